@@ -1,0 +1,136 @@
+package authserver
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// reservedClaims may not be set as user claims: they are the access
+// token's own (RFC 7519, RFC 9068) or would confuse a verifier.
+var reservedClaims = []string{
+	"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope",
+	"typ", "auth_time", "acr", "amr", "azp", "cnf", "act", "may_act",
+}
+
+// IsReservedClaim reports whether name is a registered claim of the access
+// token that user claims may not override.
+func IsReservedClaim(name string) bool { return slices.Contains(reservedClaims, name) }
+
+// accessClaims are the RFC 9068 claims of an access token.
+type accessClaims struct {
+	Issuer   string
+	Subject  string
+	Audience []string
+	IssuedAt int64
+	Expiry   int64
+	JTI      string
+	ClientID string
+	Scope    []string
+	Extra    map[string]string // user claims; reserved names never reach here
+}
+
+// appendJSON appends the claims as a JSON object. The output is a pure
+// function of the claims (extra claims in sorted order), so that the same
+// claims signed with the same key give the very same token: a retried
+// refresh within the grace gets the response it got the first time.
+func (c *accessClaims) appendJSON(b []byte) []byte {
+	b = append(b, `{"iss":`...)
+	b = appendString(b, c.Issuer)
+	b = append(b, `,"sub":`...)
+	b = appendString(b, c.Subject)
+	b = append(b, `,"aud":`...)
+	if len(c.Audience) == 1 {
+		b = appendString(b, c.Audience[0])
+	} else {
+		b = append(b, '[')
+		for i, a := range c.Audience {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, a)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, c.Expiry, 10)
+	b = append(b, `,"iat":`...)
+	b = strconv.AppendInt(b, c.IssuedAt, 10)
+	b = append(b, `,"jti":`...)
+	b = appendString(b, c.JTI)
+	b = append(b, `,"client_id":`...)
+	b = appendString(b, c.ClientID)
+	if len(c.Scope) > 0 {
+		b = append(b, `,"scope":`...)
+		b = appendString(b, strings.Join(c.Scope, " "))
+	}
+	if len(c.Extra) > 0 {
+		names := make([]string, 0, len(c.Extra))
+		for k := range c.Extra {
+			if !IsReservedClaim(k) {
+				names = append(names, k)
+			}
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			b = append(b, ',')
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, c.Extra[k])
+		}
+	}
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as encoding/json does; <, > and & are left alone (no HTML here).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, "\ufffd"...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,161 @@
+package authserver
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	oerrors "github.com/go-oauth2/oauth2/v4/errors"
+)
+
+// Grant types served by the token endpoint.
+const (
+	GrantPassword          = "password"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+)
+
+// MinClientSecretLen is the shortest client secret HashClientSecret accepts:
+// a SHA-256 compare is only a sound check for high-entropy secrets.
+const MinClientSecretLen = 32
+
+const secretHashPrefix = "sha256:"
+
+// Client is a registered OAuth2 client.
+type Client struct {
+	ID         string
+	Public     bool     // no secret: authenticates with client_id alone
+	SecretHash string   // "sha256:" + base64url(SHA-256(secret)); empty for public clients
+	Grants     []string // grant types it may use
+	Scopes     []string // every scope it may be granted; the default grant
+	Audience   []string // aud of its tokens; empty means the server default
+}
+
+// Allows reports whether the client may use grant.
+func (c *Client) Allows(grant string) bool { return slices.Contains(c.Grants, grant) }
+
+// NewClientSecret returns a fresh random client secret (256 bits,
+// base64url) and its hash for the configuration.
+func NewClientSecret() (secret, hash string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("new client secret: %w", err)
+	}
+	secret = base64.RawURLEncoding.EncodeToString(b)
+	hash, err = HashClientSecret(secret)
+	return secret, hash, err
+}
+
+// HashClientSecret returns the configuration hash of secret. It refuses
+// secrets shorter than MinClientSecretLen.
+func HashClientSecret(secret string) (string, error) {
+	if len(secret) < MinClientSecretLen {
+		return "", fmt.Errorf("hash client secret: secret is %d characters, want at least %d", len(secret), MinClientSecretLen)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return secretHashPrefix + base64.RawURLEncoding.EncodeToString(sum[:]), nil
+}
+
+func decodeSecretHash(h string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(h, secretHashPrefix)
+	if !ok {
+		return nil, fmt.Errorf("decode secret hash: want prefix %q", secretHashPrefix)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil || len(b) != sha256.Size {
+		return nil, fmt.Errorf("decode secret hash: want base64url of 32 bytes")
+	}
+	return b, nil
+}
+
+// registeredClient is a Client with its secret hash decoded once.
+type registeredClient struct {
+	*Client
+	secretSum []byte
+}
+
+// clientRegistry authenticates clients from the configured set.
+type clientRegistry map[string]registeredClient
+
+func newClientRegistry(clients []Client) (clientRegistry, error) {
+	reg := make(clientRegistry, len(clients))
+	for i := range clients {
+		c := &clients[i]
+		if _, dup := reg[c.ID]; dup || c.ID == "" {
+			return nil, fmt.Errorf("register client %q: empty or duplicate id", c.ID)
+		}
+		rc := registeredClient{Client: c}
+		if !c.Public {
+			sum, err := decodeSecretHash(c.SecretHash)
+			if err != nil {
+				return nil, fmt.Errorf("register client %q: %w", c.ID, err)
+			}
+			rc.secretSum = sum
+		}
+		reg[c.ID] = rc
+	}
+	return reg, nil
+}
+
+// dummySum is compared against when the client is unknown, so that an
+// unknown client costs what a known one does.
+var dummySum = make([]byte, sha256.Size)
+
+func invalidClient(description string) *Error {
+	return oauthErr(oerrors.ErrInvalidClient, description)
+}
+
+// authenticate identifies the client of a token, revocation or
+// introspection request: HTTP Basic (client_secret_basic, RFC 6749
+// §2.3.1, form-encoded id and secret), client_id and client_secret in the
+// body (client_secret_post), or client_id alone for a public client. Using
+// two methods at once is invalid_request.
+func (reg clientRegistry) authenticate(r *http.Request, p params) (*Client, error) {
+	id, secret, basic := r.BasicAuth()
+	bodySecret, hasBodySecret := p["client_secret"]
+	switch {
+	case basic:
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return nil, invalidClient("malformed HTTP Basic credentials")
+		}
+		if hasBodySecret {
+			return nil, invalidRequest("use one client authentication method, not both Basic and client_secret")
+		}
+		if bid, ok := p["client_id"]; ok && bid != id {
+			return nil, invalidRequest("client_id does not match the authenticated client")
+		}
+	case r.Header.Get("Authorization") != "":
+		return nil, invalidClient("unsupported Authorization scheme; use Basic")
+	default:
+		id, secret = p["client_id"], bodySecret
+		if id == "" {
+			return nil, invalidClient("client authentication required")
+		}
+	}
+	rc, known := reg[id]
+	if !known {
+		sum := sha256.Sum256([]byte(secret))
+		subtle.ConstantTimeCompare(sum[:], dummySum)
+		return nil, invalidClient("client authentication failed")
+	}
+	if rc.Public {
+		if basic || hasBodySecret {
+			return nil, invalidClient("client authentication failed")
+		}
+		return rc.Client, nil
+	}
+	sum := sha256.Sum256([]byte(secret))
+	if secret == "" || subtle.ConstantTimeCompare(sum[:], rc.secretSum) != 1 {
+		return nil, invalidClient("client authentication failed")
+	}
+	return rc.Client, nil
+}

@@ -1,0 +1,212 @@
+// Package authserver is the HTTP face of the token service: routing,
+// request decoding (form and JSON), client authentication, the password,
+// refresh_token and client_credentials grants, revocation, introspection,
+// discovery and health, with RFC 6749 error mapping. State lives behind
+// the store.Store interface; signing keys behind the Signer interface
+// (package keys).
+package authserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/oauthkit/authserver/authserver/password"
+	"github.com/oauthkit/authserver/authserver/store"
+)
+
+// Signer signs and checks access tokens and publishes the JWKS; package
+// keys' Manager is the implementation.
+type Signer interface {
+	// Sign returns a compact JWS (typ at+jwt) over the claims JSON payload.
+	Sign(payload []byte) (string, error)
+	// Verify checks a token this server signed and returns its payload.
+	Verify(token []byte) (payload []byte, kid string, err error)
+	// Ready reports whether a signing key is loaded.
+	Ready() bool
+	// ServeJWKS serves the public key set.
+	ServeJWKS(w http.ResponseWriter, r *http.Request)
+}
+
+// Lockout is the brute-force policy of the password grant.
+type Lockout struct {
+	MaxFailures      int // per user name within Window
+	MaxFailuresPerIP int // per client IP within Window
+	Window           time.Duration
+}
+
+// Options configure a Server. Issuer, Store, Signer, Hasher and RefreshKey
+// are required.
+type Options struct {
+	Issuer            string
+	AccessTTL         time.Duration
+	RefreshIdleTTL    time.Duration
+	RefreshMaxTTL     time.Duration
+	RefreshReuseGrace time.Duration
+	Audience          []string // for clients without their own
+	Clients           []Client
+	Lockout           Lockout
+
+	Store      store.Store
+	Signer     Signer
+	Hasher     *password.Hasher
+	RefreshKey []byte // from DeriveRefreshKey
+
+	// StoreTimeout bounds every store call of a request (default 2s).
+	StoreTimeout time.Duration
+	Now          func() time.Time // default time.Now
+	Logger       *slog.Logger     // default slog.Default()
+}
+
+// Server serves the OAuth2 endpoints.
+type Server struct {
+	opts     Options
+	clients  clientRegistry
+	refresh  refreshCodec
+	log      *slog.Logger
+	audit    *slog.Logger
+	now      func() time.Time
+	metadata []byte
+	users    *Users
+}
+
+// New checks opts and returns a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Issuer == "" || opts.Store == nil || opts.Signer == nil || opts.Hasher == nil || len(opts.RefreshKey) < 32 {
+		return nil, fmt.Errorf("new server: issuer, store, signer, hasher and a 32-byte refresh key are required")
+	}
+	if opts.AccessTTL <= 0 || opts.RefreshIdleTTL <= 0 || opts.RefreshMaxTTL <= 0 || opts.RefreshReuseGrace < 0 {
+		return nil, fmt.Errorf("new server: token lifetimes must be positive")
+	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	clients, err := newClientRegistry(opts.Clients)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s := &Server{
+		opts:    opts,
+		clients: clients,
+		refresh: refreshCodec{macKey: opts.RefreshKey},
+		log:     opts.Logger,
+		audit:   opts.Logger.With("log", "audit"),
+		now:     opts.Now,
+		users:   NewUsers(opts.Store, opts.Hasher, opts.Now),
+	}
+	s.metadata = s.buildMetadata()
+	return s, nil
+}
+
+// Handler returns the HTTP handler of every endpoint.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/oauth2/token", s.post(s.handleToken))
+	mux.HandleFunc("/oauth2/revoke", s.post(s.handleRevoke))
+	mux.HandleFunc("/oauth2/introspect", s.post(s.handleIntrospect))
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleMetadata)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.opts.Signer.ServeJWKS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	return mux
+}
+
+// post wraps an OAuth2 endpoint: POST only, and a JSON error for anything
+// else.
+func (s *Server) post(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			e := invalidRequest("method must be POST")
+			e.Status = http.StatusMethodNotAllowed
+			s.writeError(w, r, e)
+			return
+		}
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.opts.Store.Ping(ctx); err != nil {
+		s.log.Warn("not ready: store unreachable", "error", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("store unreachable\n"))
+		return
+	}
+	if !s.opts.Signer.Ready() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("no active signing key\n"))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func (s *Server) buildMetadata() []byte {
+	base := strings.TrimSuffix(s.opts.Issuer, "/")
+	scopes := []string{}
+	for _, c := range s.opts.Clients {
+		for _, sc := range c.Scopes {
+			if !contains(scopes, sc) {
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
+	doc, _ := json.MarshalIndent(map[string]any{
+		"issuer":                                           s.opts.Issuer,
+		"token_endpoint":                                   base + "/oauth2/token",
+		"jwks_uri":                                         base + "/.well-known/jwks.json",
+		"revocation_endpoint":                              base + "/oauth2/revoke",
+		"introspection_endpoint":                           base + "/oauth2/introspect",
+		"grant_types_supported":                            []string{GrantPassword, GrantRefreshToken, GrantClientCredentials},
+		"token_endpoint_auth_methods_supported":            authMethods,
+		"revocation_endpoint_auth_methods_supported":       authMethods,
+		"introspection_endpoint_auth_methods_supported":    authMethods[:2],
+		"scopes_supported":                                 scopes,
+		"response_types_supported":                         []string{},
+		"token_endpoint_auth_signing_alg_values_supported": []string{},
+	}, "", "  ")
+	return append(doc, '\n')
+}
+
+func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Write(s.metadata)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// storeCtx bounds one store call.
+func (s *Server) storeCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+}
+
+// Users returns the user administration of this server's store.
+func (s *Server) Users() *Users { return s.users }

@@ -1,0 +1,167 @@
+package authserver
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/oauthkit/authserver/authserver/password"
+	"github.com/oauthkit/authserver/authserver/store"
+)
+
+// MinPasswordLen is the shortest password Users accepts.
+const MinPasswordLen = 8
+
+// Users administers resource owners: the CLI's `users` commands and the
+// password grant use it. A password change, a disable and a delete also
+// revoke every refresh-token family of the user.
+type Users struct {
+	store  store.Store
+	hasher *password.Hasher
+	now    func() time.Time
+}
+
+// NewUsers returns the user administration over st.
+func NewUsers(st store.Store, hasher *password.Hasher, now func() time.Time) *Users {
+	if now == nil {
+		now = time.Now
+	}
+	return &Users{store: st, hasher: hasher, now: now}
+}
+
+// ErrInvalidUser reports a user name, password or claim that Users
+// refuses; the message says which.
+var ErrInvalidUser = errors.New("invalid user")
+
+func checkName(name string) error {
+	if name == "" || len(name) > 128 {
+		return fmt.Errorf("%w: name must be 1 to 128 characters", ErrInvalidUser)
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return fmt.Errorf("%w: name must not contain spaces or control characters", ErrInvalidUser)
+		}
+	}
+	return nil
+}
+
+func checkPassword(pw string) error {
+	if len(pw) < MinPasswordLen {
+		return fmt.Errorf("%w: password must be at least %d characters", ErrInvalidUser, MinPasswordLen)
+	}
+	if len(pw) > 1024 {
+		return fmt.Errorf("%w: password must be at most 1024 bytes", ErrInvalidUser)
+	}
+	return nil
+}
+
+// ParseClaim parses a `--claim k=v` argument.
+func ParseClaim(kv string) (name, value string, err error) {
+	name, value, ok := strings.Cut(kv, "=")
+	if !ok || name == "" {
+		return "", "", fmt.Errorf("%w: claim %q must be name=value", ErrInvalidUser, kv)
+	}
+	if IsReservedClaim(name) {
+		return "", "", fmt.Errorf("%w: claim %q is reserved for the token itself", ErrInvalidUser, name)
+	}
+	return name, value, nil
+}
+
+// Add creates a user and returns it; its ID is the sub of its tokens.
+func (u *Users) Add(ctx context.Context, name, pw string, claims map[string]string) (store.User, error) {
+	if err := checkName(name); err != nil {
+		return store.User{}, err
+	}
+	if err := checkPassword(pw); err != nil {
+		return store.User{}, err
+	}
+	for k := range claims {
+		if IsReservedClaim(k) || k == "" {
+			return store.User{}, fmt.Errorf("%w: claim %q is reserved for the token itself", ErrInvalidUser, k)
+		}
+	}
+	hash, err := u.hasher.Hash(ctx, pw)
+	if err != nil {
+		return store.User{}, fmt.Errorf("add user: %w", err)
+	}
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return store.User{}, fmt.Errorf("add user: %w", err)
+	}
+	user := store.User{
+		ID: "u_" + b64url.EncodeToString(id), Name: name, PasswordHash: hash,
+		Claims: claims, Created: u.now().UTC().Truncate(time.Second),
+	}
+	if err := u.store.CreateUser(ctx, user); err != nil {
+		return store.User{}, fmt.Errorf("add user %s: %w", name, err)
+	}
+	return user, nil
+}
+
+// SetPassword changes a user's password and logs it out everywhere.
+func (u *Users) SetPassword(ctx context.Context, name, pw string) (revoked int, err error) {
+	if err := checkPassword(pw); err != nil {
+		return 0, err
+	}
+	hash, err := u.hasher.Hash(ctx, pw)
+	if err != nil {
+		return 0, fmt.Errorf("set password: %w", err)
+	}
+	if err := u.store.SetPassword(ctx, name, hash); err != nil {
+		return 0, fmt.Errorf("set password of %s: %w", name, err)
+	}
+	return u.revokeAll(ctx, name)
+}
+
+// SetDisabled disables (logging it out everywhere) or enables a user.
+func (u *Users) SetDisabled(ctx context.Context, name string, disabled bool) (revoked int, err error) {
+	if err := u.store.SetDisabled(ctx, name, disabled); err != nil {
+		return 0, fmt.Errorf("set disabled of %s: %w", name, err)
+	}
+	if !disabled {
+		return 0, nil
+	}
+	return u.revokeAll(ctx, name)
+}
+
+// Delete removes a user and every family it had.
+func (u *Users) Delete(ctx context.Context, name string) (revoked int, err error) {
+	user, err := u.store.GetUser(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("delete user %s: %w", name, err)
+	}
+	if err := u.store.DeleteUser(ctx, name); err != nil {
+		return 0, fmt.Errorf("delete user %s: %w", name, err)
+	}
+	n, err := u.store.RevokeUserFamilies(ctx, user.ID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions of %s: %w", name, err)
+	}
+	return n, nil
+}
+
+func (u *Users) revokeAll(ctx context.Context, name string) (int, error) {
+	user, err := u.store.GetUser(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions of %s: %w", name, err)
+	}
+	n, err := u.store.RevokeUserFamilies(ctx, user.ID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions of %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// List returns every user, ordered by name.
+func (u *Users) List(ctx context.Context) ([]store.User, error) {
+	return u.store.ListUsers(ctx)
+}
+
+// Get returns the named user.
+func (u *Users) Get(ctx context.Context, name string) (store.User, error) {
+	return u.store.GetUser(ctx, name)
+}
