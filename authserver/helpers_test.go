@@ -111,7 +111,7 @@ func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 	}
 	keyOnce.Do(func() {
 		mem := &memKeyStore{}
-		m := keys.NewManager(mem, sealer, keys.Options{})
+		m := keys.NewManager(mem, sealer, keys.Options{Logger: quietLog})
 		if err := m.Init(context.Background()); err != nil {
 			panic(err)
 		}
@@ -120,7 +120,7 @@ func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 	if _, ok, err := st.SwapKeySet(context.Background(), 0, keyBlob); err != nil || !ok {
 		t.Fatalf("seed key set: %v %v", ok, err)
 	}
-	km := keys.NewManager(st, sealer, keys.Options{Now: c.Now, AccessTTL: 15 * time.Minute})
+	km := keys.NewManager(st, sealer, keys.Options{Now: c.Now, AccessTTL: 15 * time.Minute, Logger: quietLog})
 	if err := km.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 		Hasher:     hasher,
 		RefreshKey: refreshKey,
 		Now:        c.Now,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:     quietLog,
 	}
 	if mutate != nil {
 		mutate(&opts)
@@ -235,3 +235,5 @@ func (e *env) refresh(t testing.TB, token string, extra ...string) response {
 	t.Helper()
 	return e.post(t, "/oauth2/token", form(append([]string{"grant_type", "refresh_token", "client_id", "app", "refresh_token", token}, extra...)...), "")
 }
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/oauthkit/authserver/authserver"
+	"github.com/oauthkit/authserver/authserver/password"
+	"github.com/oauthkit/authserver/authserver/store"
+	"github.com/oauthkit/authserver/authserver/store/embedded"
+	"github.com/oauthkit/authserver/config"
+	"github.com/oauthkit/authserver/keys"
+)
+
+// app is what every command that touches the store needs: the effective
+// configuration, the store, the key-encryption key and a logger.
+type app struct {
+	cfg   config.Config
+	store store.Store
+	kek   []byte
+	log   *slog.Logger
+}
+
+// loadConfig reads --config (if any) and the environment. dev forces the
+// embedded store, as `serve --dev` promises.
+func loadConfig(flags *rootFlags, dev bool) (config.Config, error) {
+	environ := os.Environ()
+	if dev {
+		environ = append(environ, "AUTHSERVER_STORE_DRIVER=embedded")
+	}
+	return config.Load(flags.config, environ)
+}
+
+// openApp loads the configuration and opens its store and key-encryption
+// key. The caller closes a.store.
+func openApp(flags *rootFlags, dev bool, logOut io.Writer) (*app, error) {
+	cfg, err := loadConfig(flags, dev)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: newLogger(logOut, dev || flags.config == "")}
+	if err := a.open(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) open() error {
+	switch a.cfg.Store.Driver {
+	case "embedded":
+		st, err := embedded.Open(a.cfg.Store.Embedded.Path)
+		if err != nil {
+			return fmt.Errorf("open embedded store: %w", err)
+		}
+		a.store = st
+	default:
+		return fmt.Errorf("store.driver %q is not supported by this build", a.cfg.Store.Driver)
+	}
+	kek, err := a.encryptionKey()
+	if err != nil {
+		a.store.Close()
+		return err
+	}
+	a.kek = kek
+	return nil
+}
+
+// encryptionKey returns keys.encryption_key, or, for the embedded store
+// only, a key generated into (and then read from) the data directory.
+func (a *app) encryptionKey() ([]byte, error) {
+	if a.cfg.Keys.EncryptionKey != "" {
+		return config.DecodeEncryptionKey(a.cfg.Keys.EncryptionKey)
+	}
+	if a.cfg.Store.Driver != "embedded" {
+		return nil, fmt.Errorf("keys.encryption_key is required with store.driver %s", a.cfg.Store.Driver)
+	}
+	path := filepath.Join(filepath.Dir(a.cfg.Store.Embedded.Path), "encryption.key")
+	kek, created, err := keys.LoadOrCreateKEKFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load key-encryption key: %w", err)
+	}
+	if created {
+		a.log.Warn("keys.encryption_key is not set: generated a key-encryption key into the data directory; set keys.encryption_key in production and keep it out of the data directory's backups", "path", path)
+	}
+	return kek, nil
+}
+
+func (a *app) hasher() (*password.Hasher, error) {
+	p := a.cfg.Passwords
+	n := p.MaxConcurrent
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	return password.NewHasher(password.Params{Memory: p.Argon2.Memory, Iterations: p.Argon2.Iterations, Parallelism: p.Argon2.Parallelism}, n)
+}
+
+func (a *app) users() (*authserver.Users, error) {
+	h, err := a.hasher()
+	if err != nil {
+		return nil, err
+	}
+	return authserver.NewUsers(a.store, h, nil), nil
+}
+
+func (a *app) keyManager() (*keys.Manager, error) {
+	sealer, err := keys.NewSealer(a.kek)
+	if err != nil {
+		return nil, err
+	}
+	k := a.cfg.Keys
+	return keys.NewManager(a.store, sealer, keys.Options{
+		Algorithm:    k.Algorithm,
+		RSABits:      k.RSABits,
+		PublishAhead: k.PublishAhead,
+		AccessTTL:    a.cfg.Tokens.AccessTTL,
+		Logger:       a.log,
+	}), nil
+}
+
+// loadKeys returns a key manager holding the stored key set.
+func (a *app) loadKeys(ctx context.Context) (*keys.Manager, error) {
+	m, err := a.keyManager()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func clientsFromConfig(cs []config.Client) []authserver.Client {
+	out := make([]authserver.Client, len(cs))
+	for i, c := range cs {
+		out[i] = authserver.Client{ID: c.ID, Public: c.Public, SecretHash: c.SecretHash, Grants: c.Grants, Scopes: c.Scopes, Audience: c.Audience}
+	}
+	return out
+}
+
+func newLogger(w io.Writer, text bool) *slog.Logger {
+	if text {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type rootFlags struct {
+	config string
+}
+
+func commandRoot() *cobra.Command {
+	var flags rootFlags
+	root := &cobra.Command{
+		Use:           "authserver",
+		Short:         "OAuth2 token service: RS256 access tokens, rotating refresh tokens, JWKS",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&flags.config, "config", "", "configuration file (YAML); AUTHSERVER_* environment variables override it")
+	root.AddCommand(
+		commandServe(&flags),
+		commandUsers(&flags),
+		commandKeys(&flags),
+		commandSessions(&flags),
+		commandConfig(&flags),
+		commandClients(),
+		commandVersion(),
+	)
+	return root
+}
+
+func commandVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "authserver "+version)
+			return nil
+		},
+	}
+}

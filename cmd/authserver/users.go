@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/oauthkit/authserver/authserver"
+)
+
+func commandUsers(flags *rootFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "users", Short: "Administer users (the resource owners of the password grant)"}
+	var (
+		stdin  bool
+		claims []string
+	)
+	add := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Create a user; prints its id (the sub of its tokens)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
+			cl := map[string]string{}
+			for _, kv := range claims {
+				k, v, err := authserver.ParseClaim(kv)
+				if err != nil {
+					return err
+				}
+				cl[k] = v
+			}
+			pw, err := readPassword(cmd, stdin)
+			if err != nil {
+				return err
+			}
+			user, err := u.Add(ctx, name, pw, cl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), user.ID)
+			return nil
+		}),
+	}
+	add.Flags().BoolVar(&stdin, "password-stdin", false, "read the password from stdin instead of the terminal")
+	add.Flags().StringArrayVar(&claims, "claim", nil, "a claim name=value copied into the user's access tokens (repeatable)")
+
+	var passwdStdin bool
+	passwd := &cobra.Command{
+		Use:   "passwd NAME",
+		Short: "Change a user's password (and log it out everywhere)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
+			pw, err := readPassword(cmd, passwdStdin)
+			if err != nil {
+				return err
+			}
+			n, err := u.SetPassword(ctx, name, pw)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "password changed; %d session(s) revoked\n", n)
+			return nil
+		}),
+	}
+	passwd.Flags().BoolVar(&passwdStdin, "password-stdin", false, "read the password from stdin instead of the terminal")
+
+	disable := &cobra.Command{
+		Use:   "disable NAME",
+		Short: "Disable a user (and log it out everywhere)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
+			n, err := u.SetDisabled(ctx, name, true)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "user disabled; %d session(s) revoked\n", n)
+			return nil
+		}),
+	}
+	enable := &cobra.Command{
+		Use:   "enable NAME",
+		Short: "Enable a disabled user",
+		Args:  cobra.ExactArgs(1),
+		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
+			_, err := u.SetDisabled(ctx, name, false)
+			return err
+		}),
+	}
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a user and revoke its sessions",
+		Args:  cobra.ExactArgs(1),
+		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
+			n, err := u.Delete(ctx, name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "user deleted; %d session(s) revoked\n", n)
+			return nil
+		}),
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List users",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWithUsers(cmd, flags, func(ctx context.Context, u *authserver.Users) error {
+				users, err := u.List(ctx)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tID\tSTATUS\tCREATED")
+				for _, us := range users {
+					status := "enabled"
+					if us.Disabled {
+						status = "disabled"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", us.Name, us.ID, status, us.Created.UTC().Format("2006-01-02T15:04:05Z"))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.AddCommand(add, passwd, disable, enable, del, list)
+	return cmd
+}
+
+type userFunc func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error
+
+func withUsers(flags *rootFlags, f userFunc) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		return runWithUsers(cmd, flags, func(ctx context.Context, u *authserver.Users) error {
+			return f(ctx, cmd, u, args[0])
+		})
+	}
+}
+
+func runWithUsers(cmd *cobra.Command, flags *rootFlags, f func(context.Context, *authserver.Users) error) error {
+	a, err := openApp(flags, false, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	u, err := a.users()
+	if err != nil {
+		return err
+	}
+	return f(cmd.Context(), u)
+}
+
+// readPassword reads a password from stdin (--password-stdin: the first
+// line) or, on a terminal, with a hidden prompt asked twice.
+func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
+	if fromStdin {
+		return readLine(cmd)
+	}
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return "", fmt.Errorf("stdin is not a terminal: use --password-stdin")
+	}
+	ask := func(prompt string) (string, error) {
+		fmt.Fprint(cmd.ErrOrStderr(), prompt)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(cmd.ErrOrStderr())
+		return string(b), err
+	}
+	pw, err := ask("Password: ")
+	if err != nil {
+		return "", err
+	}
+	again, err := ask("Again: ")
+	if err != nil {
+		return "", err
+	}
+	if pw != again {
+		return "", fmt.Errorf("passwords do not match")
+	}
+	return pw, nil
+}
