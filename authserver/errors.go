@@ -87,6 +87,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 {
 		level = s.log.Error
 	}
+	s.metrics.failures.WithLabelValues(endpointOf(r), e.Code.Error(), strconv.Itoa(e.Status)).Inc()
 	level("oauth2 error", "path", r.URL.Path, "error", e.Code.Error(), "status", e.Status, "cause", errString(e.Cause))
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -111,4 +112,17 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// endpointOf names the endpoint of r for metric labels, from a fixed set.
+func endpointOf(r *http.Request) string {
+	switch r.URL.Path {
+	case "/oauth2/token":
+		return "token"
+	case "/oauth2/revoke":
+		return "revoke"
+	case "/oauth2/introspect":
+		return "introspect"
+	}
+	return "other"
 }

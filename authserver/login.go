@@ -48,6 +48,7 @@ func (s *Server) login(r *http.Request, c *Client, username, pw string) (store.U
 			return store.User{}, unavailable(err)
 		}
 		if n >= k.max {
+			s.metrics.lockouts.Inc()
 			s.audit.Warn("login refused: locked out", "event", "login_locked_out", "client_id", c.ID, "ip", clientIP(r))
 			return store.User{}, &Error{
 				Code: oerrors.ErrInvalidGrant, Status: http.StatusTooManyRequests,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/oauthkit/authserver/authserver/password"
 	"github.com/oauthkit/authserver/authserver/store"
+	"github.com/oauthkit/authserver/keys"
 )
 
 // Signer signs and checks access tokens and publishes the JWKS; package
@@ -72,6 +73,7 @@ type Server struct {
 	now      func() time.Time
 	metadata []byte
 	users    *Users
+	metrics  *metrics
 }
 
 // New checks opts and returns a Server.
@@ -95,6 +97,8 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
+	m := newMetrics(keyAge(opts.Signer, opts.Now))
+	opts.Store = observedStore{Store: opts.Store, m: m}
 	s := &Server{
 		opts:    opts,
 		clients: clients,
@@ -103,20 +107,23 @@ func New(opts Options) (*Server, error) {
 		audit:   opts.Logger.With("log", "audit"),
 		now:     opts.Now,
 		users:   NewUsers(opts.Store, opts.Hasher, opts.Now),
+		metrics: m,
 	}
 	s.metadata = s.buildMetadata()
 	return s, nil
 }
 
-// Handler returns the HTTP handler of every endpoint.
+// Handler returns the HTTP handler of every endpoint but /metrics, which
+// MetricsHandler serves so that the caller can put it on an admin
+// listener.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/oauth2/token", s.post(s.handleToken))
-	mux.HandleFunc("/oauth2/revoke", s.post(s.handleRevoke))
-	mux.HandleFunc("/oauth2/introspect", s.post(s.handleIntrospect))
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleMetadata)
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleMetadata)
-	mux.HandleFunc("GET /.well-known/jwks.json", s.opts.Signer.ServeJWKS)
+	mux.HandleFunc("/oauth2/token", s.instrument("token", s.post(s.handleToken)))
+	mux.HandleFunc("/oauth2/revoke", s.instrument("revoke", s.post(s.handleRevoke)))
+	mux.HandleFunc("/oauth2/introspect", s.instrument("introspect", s.post(s.handleIntrospect)))
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.instrument("metadata", s.handleMetadata))
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.instrument("metadata", s.handleMetadata))
+	mux.HandleFunc("GET /.well-known/jwks.json", s.instrument("jwks", s.opts.Signer.ServeJWKS))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -210,3 +217,24 @@ func (s *Server) storeCtx(r *http.Request) (context.Context, context.CancelFunc)
 
 // Users returns the user administration of this server's store.
 func (s *Server) Users() *Users { return s.users }
+
+// keyAge reports the age of the active signing key, when the signer can
+// tell (keys.Manager can), for the signing-key age gauge.
+func keyAge(signer Signer, now func() time.Time) func() float64 {
+	lister, ok := signer.(interface{ Keys() []keys.KeyInfo })
+	if !ok {
+		return func() float64 { return 0 }
+	}
+	return func() float64 {
+		for _, k := range lister.Keys() {
+			if k.State == keys.Active {
+				since := k.Activates
+				if since.IsZero() {
+					since = k.Created
+				}
+				return now().Sub(since).Seconds()
+			}
+		}
+		return 0
+	}
+}

@@ -76,6 +76,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.issued.WithLabelValues(grant, client.ID).Inc()
 	writeToken(w, resp)
 	return nil
 }
@@ -232,6 +233,7 @@ func (s *Server) refreshGrant(r *http.Request, c *Client, p params) (*tokenRespo
 		}
 		s.audit.Info("refresh replayed within grace", "event", "refresh_replayed", "family", fam.ID, "client_id", c.ID, "user_id", fam.UserID)
 	case store.Reused:
+		s.metrics.reuse.Inc()
 		s.audit.Warn("refresh token reuse detected, family revoked", "event", "refresh_reuse_detected", "family", fam.ID, "client_id", c.ID, "user_id", fam.UserID, "generation", rt.generation, "current_generation", fam.Generation)
 		return nil, invalidGrant("refresh token already used; the session has been revoked")
 	default:

@@ -243,6 +243,9 @@ func TestStoreDownIs503(t *testing.T) {
 	if resp.StatusCode != 503 {
 		t.Errorf("/readyz = %d with the store closed", resp.StatusCode)
 	}
+	if m := e.scrape(t); !strings.Contains(m, `authserver_store_errors_total{op="redeem"} 1`) {
+		t.Error("the failed redemption is not counted in authserver_store_errors_total")
+	}
 }
 
 func TestDiscoveryAndHealth(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"io"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -284,6 +285,16 @@ clients:
 	kid, claims := verifyWithJOSE(t, s.base, tok["access_token"].(string))
 	if claims["sub"] != strings.TrimSpace(id) || claims["team"] != "blue" {
 		t.Errorf("claims = %v", claims)
+	}
+
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `authserver_tokens_issued_total{client_id="app",grant="password"} 1`) {
+		t.Errorf("/metrics on the main listener lacks the login:\n%.500s", metrics)
 	}
 
 	out, _, code := cli(t, dir, "", env, "--config", cfg, "sessions", "list", "--user", "bob")

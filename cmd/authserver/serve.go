@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -92,21 +93,22 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", c.HTTP.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on http.addr: %w", err)
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Handler())
+	servers := []*listener{{name: "http.addr", addr: c.HTTP.Addr, handler: mux}}
+	if c.HTTP.AdminAddr == "" {
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+	} else {
+		servers = append(servers, &listener{name: "http.admin_addr", addr: c.HTTP.AdminAddr, handler: adminMux(srv.MetricsHandler())})
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: c.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       c.HTTP.ReadTimeout,
-		WriteTimeout:      c.HTTP.WriteTimeout,
-		IdleTimeout:       c.HTTP.IdleTimeout,
-		MaxHeaderBytes:    32 << 10,
+	errc := make(chan error, len(servers))
+	for _, l := range servers {
+		if err := l.listen(c.HTTP); err != nil {
+			return err
+		}
+		a.log.Info("serving", "listener", l.name, "addr", l.ln.Addr().String(), "issuer", c.Issuer, "store", c.Store.Driver)
+		go func() { errc <- l.srv.Serve(l.ln) }()
 	}
-	a.log.Info("serving", "addr", ln.Addr().String(), "issuer", c.Issuer, "store", c.Store.Driver)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -115,13 +117,50 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 	a.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), c.HTTP.ShutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for _, l := range servers {
+		if err := l.srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shut down %s: %w", l.name, err)
+		}
 	}
 	return nil
+}
+
+// listener is one HTTP server of the process.
+type listener struct {
+	name, addr string
+	handler    http.Handler
+	ln         net.Listener
+	srv        *http.Server
+}
+
+func (l *listener) listen(c config.HTTP) error {
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", l.name, err)
+	}
+	l.ln = ln
+	l.srv = &http.Server{
+		Handler:           l.handler,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+	}
+	return nil
+}
+
+// adminMux serves metrics and pprof on the admin listener, which should
+// not be reachable from outside.
+func adminMux(metrics http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 const (

@@ -1,0 +1,88 @@
+package authserver
+
+import (
+	"context"
+	"time"
+
+	"github.com/oauthkit/authserver/authserver/store"
+)
+
+// observedStore times the store calls of the request path and counts
+// their failures, for the store latency and error metrics. Calls it does
+// not override (administration, key sets) pass straight through.
+type observedStore struct {
+	store.Store
+	m *metrics
+}
+
+var _ store.Store = observedStore{}
+
+func observe[T any](m *metrics, op string, f func() (T, error)) (T, error) {
+	start := time.Now()
+	v, err := f()
+	m.observeStore(op, start, err)
+	return v, err
+}
+
+func observeErr(m *metrics, op string, f func() error) error {
+	_, err := observe(m, op, func() (struct{}, error) { return struct{}{}, f() })
+	return err
+}
+
+// window is a lockout counter reading.
+type window struct {
+	count int
+	until time.Time
+}
+
+func (o observedStore) GetUser(ctx context.Context, name string) (store.User, error) {
+	return observe(o.m, "get_user", func() (store.User, error) { return o.Store.GetUser(ctx, name) })
+}
+
+func (o observedStore) CreateFamily(ctx context.Context, f store.Family) error {
+	return observeErr(o.m, "create_family", func() error { return o.Store.CreateFamily(ctx, f) })
+}
+
+func (o observedStore) GetFamily(ctx context.Context, id string, now time.Time) (store.Family, error) {
+	return observe(o.m, "get_family", func() (store.Family, error) { return o.Store.GetFamily(ctx, id, now) })
+}
+
+func (o observedStore) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed, error) {
+	return observe(o.m, "redeem", func() (store.Redeemed, error) { return o.Store.Redeem(ctx, r) })
+}
+
+func (o observedStore) RevokeFamily(ctx context.Context, id string) error {
+	return observeErr(o.m, "revoke_family", func() error { return o.Store.RevokeFamily(ctx, id) })
+}
+
+func (o observedStore) AddFailure(ctx context.Context, key string, now time.Time, d time.Duration) (int, time.Time, error) {
+	w, err := observe(o.m, "add_failure", func() (window, error) {
+		n, until, err := o.Store.AddFailure(ctx, key, now, d)
+		return window{n, until}, err
+	})
+	return w.count, w.until, err
+}
+
+func (o observedStore) Failures(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+	w, err := observe(o.m, "failures", func() (window, error) {
+		n, until, err := o.Store.Failures(ctx, key, now)
+		return window{n, until}, err
+	})
+	return w.count, w.until, err
+}
+
+func (o observedStore) ResetFailures(ctx context.Context, key string) error {
+	return observeErr(o.m, "reset_failures", func() error { return o.Store.ResetFailures(ctx, key) })
+}
+
+func (o observedStore) RevokeToken(ctx context.Context, jti string, until time.Time) error {
+	return observeErr(o.m, "revoke_token", func() error { return o.Store.RevokeToken(ctx, jti, until) })
+}
+
+func (o observedStore) IsRevoked(ctx context.Context, jti string, now time.Time) (bool, error) {
+	return observe(o.m, "is_revoked", func() (bool, error) { return o.Store.IsRevoked(ctx, jti, now) })
+}
+
+func (o observedStore) Ping(ctx context.Context) error {
+	return observeErr(o.m, "ping", func() error { return o.Store.Ping(ctx) })
+}
