@@ -312,3 +312,18 @@ func TestRetryWithinGraceCannotWidenScope(t *testing.T) {
 		t.Fatalf("widening retry: %d %s, want invalid_scope", r.status, r.raw)
 	}
 }
+
+// TestLockoutPerIP spreads failures over many user names from one
+// address: the per-IP limit stops the spray, whatever the name.
+func TestLockoutPerIP(t *testing.T) {
+	e := newEnv(t, func(o *authserver.Options) { o.Lockout.MaxFailuresPerIP = 3 })
+	for _, user := range []string{"u1", "u2", "u3"} {
+		if r := e.post(t, "/oauth2/token", form("grant_type", "password", "client_id", "app", "username", user, "password", "wrong-password"), ""); r.status != 400 {
+			t.Fatalf("%s: %d", user, r.status)
+		}
+	}
+	r := e.post(t, "/oauth2/token", form("grant_type", "password", "client_id", "app", "username", "alice", "password", alicePass), "")
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("after 3 failures from one IP: %d %s", r.status, r.raw)
+	}
+}
