@@ -130,8 +130,8 @@ type Keys struct {
 type Passwords struct {
 	Lockout Lockout `mapstructure:"lockout"`
 	Argon2  Argon2  `mapstructure:"argon2"`
-	// MaxConcurrent bounds concurrent password hashes; 0 means
-	// runtime.NumCPU().
+	// MaxConcurrent bounds concurrent password hashes; 0 means half the
+	// CPUs (at least one), so logins never take every core.
 	MaxConcurrent int `mapstructure:"max_concurrent"`
 }
 

@@ -94,7 +94,7 @@ func (a *app) hasher() (*password.Hasher, error) {
 	p := a.cfg.Passwords
 	n := p.MaxConcurrent
 	if n <= 0 {
-		n = runtime.NumCPU()
+		n = max(1, runtime.NumCPU()/2)
 	}
 	return password.NewHasher(password.Params{Memory: p.Argon2.Memory, Iterations: p.Argon2.Iterations, Parallelism: p.Argon2.Parallelism}, n)
 }
