@@ -15,8 +15,12 @@ var reservedClaims = []string{
 }
 
 // IsReservedClaim reports whether name is a registered claim of the access
-// token that user claims may not override.
-func IsReservedClaim(name string) bool { return slices.Contains(reservedClaims, name) }
+// token that user claims may not override. The match ignores case: a
+// verifier that decodes claims with encoding/json's case-insensitive
+// field matching would otherwise read a user claim "Scope" as the scope.
+func IsReservedClaim(name string) bool {
+	return slices.ContainsFunc(reservedClaims, func(r string) bool { return strings.EqualFold(r, name) })
+}
 
 // accessClaims are the RFC 9068 claims of an access token.
 type accessClaims struct {
@@ -32,9 +36,10 @@ type accessClaims struct {
 }
 
 // appendJSON appends the claims as a JSON object. The output is a pure
-// function of the claims (extra claims in sorted order), so that the same
-// claims signed with the same key give the very same token: a retried
-// refresh within the grace gets the response it got the first time.
+// function of the claims (extra claims in sorted order), so that a retried
+// refresh within the grace gets the same claims it got the first time;
+// with a deterministic signature (RS256, EdDSA) and the same key, the very
+// same token.
 func (c *accessClaims) appendJSON(b []byte) []byte {
 	b = append(b, `{"iss":`...)
 	b = appendString(b, c.Issuer)

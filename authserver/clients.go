@@ -133,6 +133,8 @@ func (reg clientRegistry) authenticate(r *http.Request, p params) (*Client, erro
 		if bid, ok := p["client_id"]; ok && bid != id {
 			return nil, invalidRequest("client_id does not match the authenticated client")
 		}
+	case basicUsed(r):
+		return nil, invalidClient("malformed HTTP Basic credentials")
 	case r.Header.Get("Authorization") != "":
 		return nil, invalidClient("unsupported Authorization scheme; use Basic")
 	default:

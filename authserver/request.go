@@ -65,20 +65,31 @@ func parseForm(body []byte) (params, error) {
 
 func parseJSON(body []byte) (params, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	var raw map[string]json.RawMessage
-	if err := dec.Decode(&raw); err != nil || raw == nil {
-		return nil, invalidRequest("malformed JSON body: want an object of strings")
+	malformed := invalidRequest("malformed JSON body: want one object of string values")
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, malformed
 	}
-	if dec.More() {
-		return nil, invalidRequest("malformed JSON body: trailing data")
-	}
-	p := make(params, len(raw))
-	for k, v := range raw {
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+	p := params{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, malformed
+		}
+		k := tok.(string) // object keys are always strings
+		var v string
+		if err := dec.Decode(&v); err != nil {
 			return nil, invalidRequest("parameter " + safeName(k) + " must be a string")
 		}
-		p[k] = s
+		if _, dup := p[k]; dup {
+			return nil, invalidRequest("parameter " + safeName(k) + " given more than once")
+		}
+		p[k] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, malformed
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, invalidRequest("malformed JSON body: trailing data")
 	}
 	return p, nil
 }

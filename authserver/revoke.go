@@ -59,7 +59,9 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := s.storeCtx(r)
 	defer cancel()
-	// token_type_hint only orders the lookups: both are tried.
+	// token_type_hint is not needed: a refresh token of ours is recognised
+	// by its MAC, anything else is tried as an access token (RFC 7009 §2.1
+	// lets the server ignore the hint when it can tell the type itself).
 	if rt, err := s.refresh.parse(token); err == nil {
 		fam, err := s.opts.Store.GetFamily(ctx, rt.familyID, s.now())
 		switch {
@@ -78,7 +80,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.audit.Info("access token revoked", "event", "access_token_revoked", "jti", ap.JTI, "client_id", client.ID)
 	}
-	w.Header().Set("Cache-Control", "no-store")
+	noStore(w)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -106,7 +108,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 	ctx, cancel := s.storeCtx(r)
 	defer cancel()
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	noStore(w)
 	now := s.now()
 	if rt, err := s.refresh.parse(token); err == nil {
 		fam, err := s.opts.Store.GetFamily(ctx, rt.familyID, now)

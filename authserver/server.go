@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -51,6 +52,9 @@ type Options struct {
 	Audience          []string // for clients without their own
 	Clients           []Client
 	Lockout           Lockout
+	// TrustedProxies are the addresses of our own reverse proxies, whose
+	// X-Forwarded-For entries name the client for the per-IP lockout.
+	TrustedProxies []netip.Prefix
 
 	Store      store.Store
 	Signer     Signer

@@ -36,11 +36,16 @@ func (t *tokenResponse) appendJSON(b []byte) []byte {
 }
 
 func writeToken(w http.ResponseWriter, t *tokenResponse) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	w.Header().Set("Content-Type", "application/json")
+	noStore(w)
 	w.Write(t.appendJSON(make([]byte, 0, 1024+len(t.AccessToken))))
+}
+
+// noStore marks a response that holds or concerns credentials as
+// uncacheable (RFC 6749 §5.1).
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {

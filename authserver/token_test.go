@@ -178,6 +178,9 @@ func TestErrors(t *testing.T) {
 		{name: "json-body", contentType: "application/json", body: `{"grant_type":"client_credentials"}`, basic: "svc:wrong", wantStatus: 401, wantError: "invalid_client", wantAuthHdr: true},
 		{name: "json-non-string", contentType: "application/json", body: `{"grant_type":1}`, wantStatus: 400, wantError: "invalid_request"},
 		{name: "json-array", contentType: "application/json", body: `[1,2]`, wantStatus: 400, wantError: "invalid_request"},
+		{name: "json-duplicate-key", contentType: "application/json", body: `{"grant_type":"password","grant_type":"client_credentials"}`, wantStatus: 400, wantError: "invalid_request"},
+		{name: "json-null-body", contentType: "application/json", body: `null`, wantStatus: 400, wantError: "invalid_request"},
+		{name: "malformed-basic", body: "grant_type=client_credentials", basic: "garbage-basic", wantStatus: 401, wantError: "invalid_client", wantAuthHdr: true},
 		{name: "json-trailing", contentType: "application/json", body: `{"grant_type":"password"} {}`, wantStatus: 400, wantError: "invalid_request"},
 		{name: "unsupported-content-type", contentType: "text/plain", body: "grant_type=password", wantStatus: 400, wantError: "invalid_request"},
 		{name: "malformed-form", body: "grant_type=%zz", wantStatus: 400, wantError: "invalid_request"},
@@ -200,6 +203,8 @@ func TestErrors(t *testing.T) {
 			switch {
 			case tc.basic == "bearer":
 				req.Header.Set("Authorization", "Bearer abc")
+			case tc.basic == "garbage-basic":
+				req.Header.Set("Authorization", "Basic !!!not-base64")
 			case tc.basic != "":
 				id, secret, _ := strings.Cut(tc.basic, ":")
 				req.SetBasicAuth(id, secret)

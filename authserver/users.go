@@ -156,6 +156,15 @@ func (u *Users) revokeAll(ctx context.Context, name string) (int, error) {
 	return n, nil
 }
 
+// Unlock forgets the failed logins counted against a user name, ending its
+// lockout before the window has passed. Per-IP counters are untouched.
+func (u *Users) Unlock(ctx context.Context, name string) error {
+	if err := u.store.ResetFailures(ctx, userLockoutKey(name)); err != nil {
+		return fmt.Errorf("unlock %s: %w", name, err)
+	}
+	return nil
+}
+
 // List returns every user, ordered by name.
 func (u *Users) List(ctx context.Context) ([]store.User, error) {
 	return u.store.ListUsers(ctx)

@@ -10,6 +10,8 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -58,6 +60,27 @@ type HTTP struct {
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
 	// ShutdownTimeout bounds the graceful shutdown on SIGTERM.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// TrustedProxies are the addresses or CIDR prefixes of our own
+	// reverse proxies, whose X-Forwarded-For entries are believed.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+}
+
+// ParsePrefixes parses addresses or CIDR prefixes (a bare address is a
+// prefix of its full length).
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("parse %q: want an IP address or a CIDR prefix", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // Store selects and configures the storage backend.
@@ -182,6 +205,7 @@ func Default() Config {
 			WriteTimeout:      15 * time.Second,
 			IdleTimeout:       60 * time.Second,
 			ShutdownTimeout:   15 * time.Second,
+			TrustedProxies:    []string{},
 		},
 		Store: Store{
 			Driver:   DriverEmbedded,

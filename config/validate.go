@@ -143,6 +143,9 @@ func (v *validator) http(h HTTP) {
 	v.positive("http.write_timeout", h.WriteTimeout)
 	v.positive("http.idle_timeout", h.IdleTimeout)
 	v.positive("http.shutdown_timeout", h.ShutdownTimeout)
+	if _, err := ParsePrefixes(h.TrustedProxies); err != nil {
+		v.add("http.trusted_proxies", "%v", err)
+	}
 }
 
 func (v *validator) store(s Store, encryptionKey string) {

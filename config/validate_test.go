@@ -52,6 +52,7 @@ func TestValidate(t *testing.T) {
 		{"valid-http-addr-any-host", func(c *Config) { c.HTTP.Addr = ":8080" }, nil},
 		{"admin-addr-malformed", func(c *Config) { c.HTTP.AdminAddr = "9090" }, []string{"http.admin_addr"}},
 		{"admin-addr-same-as-addr", func(c *Config) { c.HTTP.AdminAddr = c.HTTP.Addr }, []string{"http.admin_addr"}},
+		{"trusted-proxy-malformed", func(c *Config) { c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "proxy.local"} }, []string{"http.trusted_proxies"}},
 		{"read-header-timeout-zero", func(c *Config) { c.HTTP.ReadHeaderTimeout = 0 }, []string{"http.read_header_timeout"}},
 		{"read-timeout-zero", func(c *Config) { c.HTTP.ReadTimeout = 0 }, []string{"http.read_timeout"}},
 		{"write-timeout-negative", func(c *Config) { c.HTTP.WriteTimeout = -time.Second }, []string{"http.write_timeout"}},

@@ -66,6 +66,10 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 		return err
 	}
 	c := a.cfg
+	proxies, err := config.ParsePrefixes(c.HTTP.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	srv, err := authserver.New(authserver.Options{
 		Issuer:            c.Issuer,
 		AccessTTL:         c.Tokens.AccessTTL,
@@ -79,11 +83,12 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 			MaxFailuresPerIP: c.Passwords.Lockout.MaxFailuresPerIP,
 			Window:           c.Passwords.Lockout.Window,
 		},
-		Store:      a.store,
-		Signer:     km,
-		Hasher:     hasher,
-		RefreshKey: refreshKey,
-		Logger:     a.log,
+		TrustedProxies: proxies,
+		Store:          a.store,
+		Signer:         km,
+		Hasher:         hasher,
+		RefreshKey:     refreshKey,
+		Logger:         a.log,
 	})
 	if err != nil {
 		return err
