@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,6 +125,11 @@ func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 	if err := km.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// The server is reachable at its issuer URL, so that a verifier can
+	// discover it: listen first, then build the server for that URL.
+	var handler atomic.Pointer[http.Handler]
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }))
+	t.Cleanup(hs.Close)
 	hasher, err := password.NewHasher(password.Params{Memory: 64, Iterations: 1, Parallelism: 1}, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +139,7 @@ func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 		t.Fatal(err)
 	}
 	opts := authserver.Options{
-		Issuer:            "https://auth.example.test",
+		Issuer:            hs.URL,
 		AccessTTL:         15 * time.Minute,
 		RefreshIdleTTL:    24 * time.Hour,
 		RefreshMaxTTL:     72 * time.Hour,
@@ -159,8 +165,8 @@ func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	h := srv.Handler()
+	handler.Store(&h)
 	e := &env{clock: c, srv: srv, http: hs, keys: km, store: st}
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt

@@ -69,7 +69,7 @@ func TestPasswordGrantIssuesRFC9068Token(t *testing.T) {
 	}
 	now := float64(e.clock.Now().Unix())
 	want := map[string]any{
-		"iss": "https://auth.example.test", "sub": e.alice, "aud": "api", "client_id": "app",
+		"iss": e.http.URL, "sub": e.alice, "aud": "api", "client_id": "app",
 		"scope": "profile orders:read", "iat": now, "exp": now + 900, "email": "alice@example.test",
 	}
 	for k, v := range want {
@@ -264,11 +264,11 @@ func TestDiscoveryAndHealth(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&md)
 		resp.Body.Close()
 		for k, want := range map[string]string{
-			"issuer":                 "https://auth.example.test",
-			"token_endpoint":         "https://auth.example.test/oauth2/token",
-			"jwks_uri":               "https://auth.example.test/.well-known/jwks.json",
-			"revocation_endpoint":    "https://auth.example.test/oauth2/revoke",
-			"introspection_endpoint": "https://auth.example.test/oauth2/introspect",
+			"issuer":                 e.http.URL,
+			"token_endpoint":         e.http.URL + "/oauth2/token",
+			"jwks_uri":               e.http.URL + "/.well-known/jwks.json",
+			"revocation_endpoint":    e.http.URL + "/oauth2/revoke",
+			"introspection_endpoint": e.http.URL + "/oauth2/introspect",
 		} {
 			if md[k] != want {
 				t.Errorf("%s: %s = %v, want %s", path, k, md[k], want)

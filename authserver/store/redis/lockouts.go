@@ -1,0 +1,106 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// A lockout window is a string at lockoutKey(key) holding the count, whose
+// native expiry is the end of the window: PEXPIRETIME reads it back
+// exactly, so the key needs nothing else.
+
+// addFailureScript counts one failure at now ARGV[1] in the window at
+// KEYS[1], opening a window of ARGV[2] ms if none is open at now. It
+// replies {count, window end}.
+var addFailureScript = redis.NewScript(`
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local untilMs = redis.call('PEXPIRETIME', KEYS[1])
+if untilMs <= now then
+	untilMs = now + window
+	redis.call('SET', KEYS[1], 1, 'PXAT', string.format('%.0f', untilMs))
+	return {1, untilMs}
+end
+return {redis.call('INCR', KEYS[1]), untilMs}
+`)
+
+// AddFailure counts one failure for key at now and returns the count in
+// the current window and its end, in one script run. A window opens at the
+// first failure and lasts window; a failure at or after its end opens a
+// new one.
+func (s *Store) AddFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
+	reply, err := addFailureScript.Run(ctx, s.client, []string{s.lockoutKey(key)}, millis(now), window.Milliseconds()).Int64Slice()
+	if err != nil {
+		return 0, time.Time{}, wrap("add login failure", err)
+	}
+	if len(reply) != 2 {
+		return 0, time.Time{}, fmt.Errorf("add login failure: unexpected script reply %v", reply)
+	}
+	return int(reply[0]), fromMillis(reply[1]), nil
+}
+
+// Failures returns the count of the window open at now (0 if none) and
+// when it ends: one MULTI round trip.
+func (s *Store) Failures(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+	k := s.lockoutKey(key)
+	var count *redis.StringCmd
+	var until *redis.Cmd
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		count = p.Get(ctx, k)
+		until = p.Do(ctx, "PEXPIRETIME", k)
+		return nil
+	})
+	if errors.Is(err, redis.Nil) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, wrap("get login failures", err)
+	}
+	n, err := count.Int()
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("get login failures: %w", err)
+	}
+	u, err := until.Int64()
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("get login failures: %w", err)
+	}
+	if u <= millis(now) {
+		return 0, time.Time{}, nil
+	}
+	return n, fromMillis(u), nil
+}
+
+// ResetFailures forgets the failures of key.
+func (s *Store) ResetFailures(ctx context.Context, key string) error {
+	return wrap("reset login failures", s.client.Del(ctx, s.lockoutKey(key)).Err())
+}
+
+// A revoked access token is an empty string at revokedKey(jti) whose
+// native expiry is the end of its denial.
+
+// RevokeToken denies jti until until, in one MULTI round trip. Revoking a
+// jti again keeps the later of the two ends.
+func (s *Store) RevokeToken(ctx context.Context, jti string, until time.Time) error {
+	k, ms := s.revokedKey(jti), millis(until)
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Do(ctx, "SET", k, "", "PXAT", ms, "NX")
+		p.Do(ctx, "PEXPIREAT", k, ms, "GT")
+		return nil
+	})
+	if errors.Is(err, redis.Nil) {
+		err = nil // SET NX found the key; PEXPIREAT GT did the rest
+	}
+	return wrap("revoke token", err)
+}
+
+// IsRevoked reports whether jti is denied at now.
+func (s *Store) IsRevoked(ctx context.Context, jti string, now time.Time) (bool, error) {
+	until, err := s.client.Do(ctx, "PEXPIRETIME", s.revokedKey(jti)).Int64()
+	if err != nil {
+		return false, wrap("check revoked token", err)
+	}
+	return until > millis(now), nil
+}

@@ -1,0 +1,110 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/oauthkit/authserver/authserver/store"
+	redisstore "github.com/oauthkit/authserver/authserver/store/redis"
+	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+	"github.com/oauthkit/authserver/authserver/store/storetest"
+)
+
+// newStore returns a function that opens, for every subtest, a store on
+// addrs (and masterName, for Sentinel) under a fresh key prefix whose keys
+// are deleted when the subtest ends.
+func newStore(addrs, cleanupAddrs []string, masterName string) func(t *testing.T) store.Store {
+	return func(t *testing.T) store.Store {
+		prefix := redistest.Prefix(t)
+		redistest.CleanupPrefix(t, cleanupAddrs, prefix)
+		return openStore(t, redisstore.Options{Addrs: addrs, MasterName: masterName, KeyPrefix: prefix})
+	}
+}
+
+// openStore opens a store and closes it when t ends.
+func openStore(t testing.TB, opts redisstore.Options) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	addrs := []string{redistest.SharedAddr(t)}
+	storetest.RunTests(t, newStore(addrs, addrs, ""))
+}
+
+func TestTwoProcessRedeem(t *testing.T) {
+	addr := redistest.SharedAddr(t)
+	storetest.RunTwoProcessRedeem(t, func(dir string) (store.Store, error) {
+		// The whole path, not its base name ("001"), is what is unique to
+		// the run; both processes see the same one.
+		sum := sha256.Sum256([]byte(dir))
+		prefix := "authserver-test-" + hex.EncodeToString(sum[:8]) + ":"
+		redistest.CleanupPrefix(t, []string{addr}, prefix)
+		return redisstore.Open(context.Background(), redisstore.Options{Addrs: []string{addr}, KeyPrefix: prefix})
+	})
+}
+
+func TestCluster(t *testing.T) {
+	addrs := redistest.StartCluster(t)
+	storetest.RunTests(t, newStore(addrs, addrs, ""))
+}
+
+func TestSentinel(t *testing.T) {
+	master := redistest.StartServer(t)
+	sentinel := redistest.StartSentinel(t, master, "authserver-master")
+	storetest.RunTests(t, newStore([]string{sentinel}, []string{master.Addr}, "authserver-master"))
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		opts    redisstore.Options
+		want    string
+		wantErr error
+	}{
+		{"no-address", redisstore.Options{}, "no address", nil},
+		{"brace-in-prefix", redisstore.Options{Addrs: []string{"127.0.0.1:1"}, KeyPrefix: "a{b}:"}, "contains { or }", nil},
+		// Port 1 on the loopback refuses at once.
+		{"unreachable", redisstore.Options{Addrs: []string{"127.0.0.1:1"}}, "ping 127.0.0.1:1", store.ErrUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := redisstore.Open(ctx, tc.opts)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Open error = %q, want it to contain %q", err, tc.want)
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("Open error = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestOpenWrongPassword(t *testing.T) {
+	srv := redistest.StartServer(t, "--requirepass", "right-password")
+	_, err := redisstore.Open(context.Background(), redisstore.Options{Addrs: []string{srv.Addr}, Password: "wrong-password"})
+	if err == nil {
+		t.Fatal("Open with a wrong password succeeded")
+	}
+	if strings.Contains(err.Error(), "wrong-password") || strings.Contains(err.Error(), "right-password") {
+		t.Fatalf("Open error reveals a password: %v", err)
+	}
+	s := openStore(t, redisstore.Options{Addrs: []string{srv.Addr}, Password: "right-password"})
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping with the right password: %v", err)
+	}
+}
