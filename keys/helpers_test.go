@@ -1,8 +1,10 @@
 package keys_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"log/slog"
 	"sync"
 	"testing"
@@ -16,19 +18,26 @@ type memStore struct {
 	mu      sync.Mutex
 	data    []byte
 	version int64
-	swaps   int   // successful swaps
-	loadErr error // returned by LoadKeySet when set
+	swaps   int    // successful swaps
+	loadErr error  // returned by LoadKeySet when set
+	onLoad  func() // called by LoadKeySet after it read, outside the lock
 }
 
 var _ keys.Store = (*memStore)(nil)
 
 func (s *memStore) LoadKeySet(context.Context) ([]byte, int64, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	hook := s.onLoad
 	if s.loadErr != nil {
+		s.mu.Unlock()
 		return nil, 0, s.loadErr
 	}
-	return append([]byte(nil), s.data...), s.version, nil
+	data, version := append([]byte(nil), s.data...), s.version
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return data, version, nil
 }
 
 func (s *memStore) SwapKeySet(_ context.Context, version int64, data []byte) (int64, bool, error) {
@@ -47,6 +56,12 @@ func (s *memStore) setLoadErr(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.loadErr = err
+}
+
+func (s *memStore) setOnLoad(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onLoad = f
 }
 
 func (s *memStore) stats() (version int64, swaps int) {
@@ -135,4 +150,52 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 func activeKID(m *keys.Manager) string {
 	k, _ := m.Set().Active()
 	return k.KID()
+}
+
+// auditLog collects the JSON log lines of Managers under test.
+type auditLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *auditLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *auditLog) logger() *slog.Logger { return slog.New(slog.NewJSONHandler(l, nil)) }
+
+// events returns the audit lines logged so far, in order.
+func (l *auditLog) events(t *testing.T) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for line := range bytes.Lines(l.buf.Bytes()) {
+		var ev map[string]any
+		if err := json.Unmarshal(line, &ev); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if ev["log"] == "audit" {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func (l *auditLog) count(event string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Count(l.buf.Bytes(), []byte(`"event":"`+event+`"`))
+}
+
+// find returns the last audit line of event, or nil.
+func (l *auditLog) find(t *testing.T, event string) map[string]any {
+	var found map[string]any
+	for _, ev := range l.events(t) {
+		if ev["event"] == event {
+			found = ev
+		}
+	}
+	return found
 }

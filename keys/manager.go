@@ -8,7 +8,11 @@
 // several replicas (and the CLI) changing it at once exactly one wins.
 // A Manager polls the store and picks up changes made elsewhere within
 // two poll intervals; it keeps its current state behind an atomic pointer,
-// so Sign, Verify and ServeJWKS never lock.
+// so Sign, Verify and ServeJWKS never lock. The same poll performs the
+// scheduled lifecycle (Maintain): it adds a successor when rotation is
+// due, promotes it once it has been published for PublishAhead and prunes
+// retired keys whose last token has expired. Every change it stores is
+// written to the audit log (see EventRotated and the events after it).
 package keys
 
 import (
@@ -43,14 +47,22 @@ var ErrNotReady = errors.New("no active signing key loaded")
 
 // Options configures a Manager. Zero fields take the defaults above.
 type Options struct {
-	Algorithm    string        // for new keys; default "RS256"
+	// Algorithm governs new keys only (default "RS256"): changing it and
+	// rotating migrates, while keys of the old algorithm keep verifying
+	// their tokens until they are retired and pruned.
+	Algorithm    string
 	RSABits      int           // default 2048
 	PublishAhead time.Duration // default 10m; JWKS max-age is at most half of it
+	// RotateEvery is how long each key signs before scheduled rotation
+	// replaces it; 0 (the default) rotates only by hand. The successor is
+	// added PublishAhead before that, so RotateEvery must exceed
+	// PublishAhead.
+	RotateEvery  time.Duration
 	AccessTTL    time.Duration // tokens' lifetime, for retirement; default 15m
 	Skew         time.Duration // clock-skew margin; default 1m
 	PollInterval time.Duration // default 1s: changes by other processes are seen within 2s
 	Now          func() time.Time
-	Logger       *slog.Logger // default slog.Default()
+	Logger       *slog.Logger // default slog.Default(); audit lines go here too
 }
 
 func (o Options) withDefaults() Options {
@@ -90,6 +102,9 @@ func (o Options) validate() error {
 	case ES256, EdDSA:
 	default:
 		return fmt.Errorf("check options: algorithm %q: %w", o.Algorithm, ErrAlgorithm)
+	}
+	if o.RotateEvery < 0 || (o.RotateEvery > 0 && o.RotateEvery <= o.PublishAhead) {
+		return fmt.Errorf("check options: rotate every %v must be 0 or longer than publish ahead %v", o.RotateEvery, o.PublishAhead)
 	}
 	return nil
 }
@@ -136,7 +151,11 @@ func NewManager(st Store, sealer *Sealer, opts Options) *Manager {
 // Init loads the stored key set. If none is stored it generates the first
 // key, active at once, and stores it with SwapKeySet(0, ...); when another
 // replica stored one first, it loads the winner's set instead, so exactly
-// one first key exists across replicas.
+// one first key exists across replicas. It then runs one maintenance step,
+// so that a replica that was down catches up at once: a next key whose
+// activation has passed is promoted and an overdue rotation is scheduled.
+// A failure of that step is logged, not returned: the loaded set serves
+// and Run tries again.
 func (m *Manager) Init(ctx context.Context) error {
 	if err := m.opts.validate(); err != nil {
 		return fmt.Errorf("init keys: %w", err)
@@ -144,19 +163,30 @@ func (m *Manager) Init(ctx context.Context) error {
 	if err := m.Reload(ctx); err != nil {
 		return fmt.Errorf("init keys: %w", err)
 	}
-	if cur := m.cur.Load(); cur != nil && cur.set.Len() > 0 {
-		if cur.signer == nil {
-			m.log.Warn("key set has no active key", "version", cur.version)
+	if cur := m.cur.Load(); cur == nil || cur.set.Len() == 0 {
+		if err := m.createFirst(ctx); err != nil {
+			return fmt.Errorf("init keys: %w", err)
 		}
-		return nil
 	}
+	if err := m.maintain(ctx); err != nil {
+		m.log.Error("maintain signing keys", "err", err)
+	}
+	if !m.Ready() {
+		m.log.Warn("key set has no active key: signing fails until one is promoted")
+	}
+	return nil
+}
+
+// createFirst stores a first key, active at once, unless another replica
+// stored a set first.
+func (m *Manager) createFirst(ctx context.Context) error {
 	now := m.opts.Now()
 	// Generated outside the swap, as Dex does: a loser discards it.
-	first, err := GenerateKey(m.opts.Algorithm, m.opts.RSABits, now)
+	first, err := m.generate(now)
 	if err != nil {
-		return fmt.Errorf("init keys: %w", err)
+		return err
 	}
-	set, err := m.Update(ctx, func(s Set) (Set, error) {
+	_, err = m.update(ctx, triggerInit, func(s Set) (Set, error) {
 		if s.Len() > 0 {
 			return s, nil
 		}
@@ -166,13 +196,7 @@ func (m *Manager) Init(ctx context.Context) error {
 		}
 		return s.Promote(first.kid, now)
 	})
-	if err != nil {
-		return fmt.Errorf("init keys: %w", err)
-	}
-	if k, ok := set.Active(); ok && k.kid == first.kid {
-		m.log.Info("created first signing key", "key", k)
-	}
-	return nil
+	return err
 }
 
 // Reload reads the stored key set and makes it current if its version
@@ -202,10 +226,8 @@ func (m *Manager) Reload(ctx context.Context) error {
 	return m.installLocked(version, set)
 }
 
-// Run polls the store every PollInterval until ctx is done: it reloads a
-// changed set, promotes a next key whose activation time has come and
-// prunes expired retired keys. Errors are logged (once until they change)
-// and the last good set keeps serving.
+// Run calls Maintain every PollInterval until ctx is done. Errors are
+// logged (once until they change) and the last good set keeps serving.
 func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(m.opts.PollInterval)
 	defer t.Stop()
@@ -216,10 +238,7 @@ func (m *Manager) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		err := m.Reload(ctx)
-		if err == nil {
-			err = m.maintain(ctx)
-		}
+		err := m.Maintain(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -233,41 +252,19 @@ func (m *Manager) Run(ctx context.Context) {
 	}
 }
 
-// maintain promotes a due next key and prunes expired retired keys,
-// writing only when there is something to do.
-func (m *Manager) maintain(ctx context.Context) error {
-	cur := m.cur.Load()
-	now := m.opts.Now()
-	if cur == nil || !needsMaintenance(cur.set, now) {
-		return nil
-	}
-	_, err := m.Update(ctx, func(s Set) (Set, error) {
-		if due, ok := s.Due(now); ok {
-			var err error
-			if s, err = s.Promote(due.kid, now); err != nil {
-				return s, err
-			}
-			m.log.Info("promoted signing key", "key", due)
-		}
-		return s.Prune(now), nil
-	})
-	return err
-}
-
-func needsMaintenance(s Set, now time.Time) bool {
-	if _, ok := s.Due(now); ok {
-		return true
-	}
-	return s.Prune(now).Len() != s.Len()
-}
-
 // Update applies fn to the stored set and stores the result with
 // compare-and-swap, calling fn again on the newer set when another writer
 // won. fn must be a pure function of its argument (it may run several
-// times); returning its argument unchanged writes nothing. The set given
-// to fn carries this Manager's retention. The result becomes current here
-// at once.
+// times), so a decision it makes is always taken on the freshly loaded
+// set; returning its argument unchanged writes nothing. The set given to
+// fn carries this Manager's retention. The result becomes current here at
+// once, and every change it stored is written to the audit log.
 func (m *Manager) Update(ctx context.Context, fn func(Set) (Set, error)) (Set, error) {
+	return m.update(ctx, triggerUpdate, fn)
+}
+
+// update is Update with the trigger recorded in the audit log.
+func (m *Manager) update(ctx context.Context, trigger string, fn func(Set) (Set, error)) (Set, error) {
 	for range maxUpdateAttempts {
 		set, version, err := m.loadForUpdate(ctx)
 		if err != nil {
@@ -290,6 +287,7 @@ func (m *Manager) Update(ctx context.Context, fn func(Set) (Set, error)) (Set, e
 			return Set{}, fmt.Errorf("update key set: %w", err)
 		}
 		if swapped {
+			m.audit(trigger, set, next)
 			return next, m.install(newVersion, next)
 		}
 	}
@@ -340,18 +338,20 @@ func (m *Manager) installLocked(version int64, set Set) error {
 	return nil
 }
 
-// Rotate generates a new key and adds it as next. It starts signing once
-// it has been published for PublishAhead (Run promotes it), or at once
-// when immediate is set (an emergency: verifiers that cached the JWKS may
-// reject its tokens until they refetch).
+// Rotate generates a new key of Options.Algorithm and adds it as next. It
+// starts signing once it has been published for PublishAhead (Maintain
+// promotes it), or at once when immediate is set (an emergency: verifiers
+// that cached the JWKS may reject its tokens until they refetch).
 func (m *Manager) Rotate(ctx context.Context, immediate bool) (Key, error) {
-	now := m.opts.Now()
-	k, err := GenerateKey(m.opts.Algorithm, m.opts.RSABits, now)
+	k, err := m.generate(m.opts.Now())
 	if err != nil {
 		return Key{}, fmt.Errorf("rotate keys: %w", err)
 	}
+	// Read after generating, which takes a while for RSA, so that the
+	// key is published for the whole of PublishAhead.
+	now := m.opts.Now()
 	k = k.WithActivates(now.Add(m.opts.PublishAhead))
-	set, err := m.Update(ctx, func(s Set) (Set, error) {
+	set, err := m.update(ctx, triggerRotate, func(s Set) (Set, error) {
 		s, err := s.Add(k)
 		if err != nil || !immediate {
 			return s, err
@@ -370,23 +370,35 @@ func (m *Manager) Rotate(ctx context.Context, immediate bool) (Key, error) {
 // and fails with ErrNoSuccessor if there is none.
 func (m *Manager) Retire(ctx context.Context, kid string) error {
 	now := m.opts.Now()
-	_, err := m.Update(ctx, func(s Set) (Set, error) { return s.Retire(kid, now) })
+	_, err := m.update(ctx, triggerRetire, func(s Set) (Set, error) { return s.Retire(kid, now) })
 	return err
 }
 
 // Revoke removes key kid from the set and the JWKS at once (compromise):
 // tokens it signed no longer verify. Revoking the active key promotes the
-// newest next key, or a freshly generated one if there is none.
+// newest next key, or a freshly generated one if there is none, so the
+// service never stops signing.
 func (m *Manager) Revoke(ctx context.Context, kid string) error {
 	now := m.opts.Now()
-	var spare Key // generated outside the swap loop, at most once
-	_, err := m.Update(ctx, func(s Set) (Set, error) {
+	// The successor is generated before the swap loop when the loaded set
+	// shows it will be needed, and inside it (once) only if the stored set
+	// turns out to need one after all.
+	var spare Key
+	if cur := m.cur.Load(); cur != nil && cur.activeKID() == kid {
+		if _, ok := cur.set.successor(); !ok {
+			var err error
+			if spare, err = m.generate(now); err != nil {
+				return fmt.Errorf("revoke key %s: %w", kid, err)
+			}
+		}
+	}
+	_, err := m.update(ctx, triggerRevoke, func(s Set) (Set, error) {
 		out, err := s.Revoke(kid, now)
 		if !errors.Is(err, ErrNoSuccessor) {
 			return out, err
 		}
 		if spare.kid == "" {
-			if spare, err = GenerateKey(m.opts.Algorithm, m.opts.RSABits, now); err != nil {
+			if spare, err = m.generate(now); err != nil {
 				return s, err
 			}
 		}
@@ -396,6 +408,11 @@ func (m *Manager) Revoke(ctx context.Context, kid string) error {
 		return s.Revoke(kid, now)
 	})
 	return err
+}
+
+// generate creates a next key of the configured algorithm.
+func (m *Manager) generate(now time.Time) (Key, error) {
+	return GenerateKey(m.opts.Algorithm, m.opts.RSABits, now)
 }
 
 // Ready reports whether an active key is loaded, so that Sign works.

@@ -12,7 +12,11 @@ import (
 var (
 	// ErrUnknownKey reports a kid that is not in the set.
 	ErrUnknownKey = errors.New("unknown key")
-	// ErrKeyReused reports an Add whose kid is, or once was, in the set.
+	// ErrKeyReused reports an Add whose kid is in the set or was revoked
+	// from it. Kids are thumbprints, so a newly generated key never
+	// collides; the check keeps a revoked (compromised) key from coming
+	// back. Pruned keys leave no tombstone, so that the stored set does
+	// not grow with every rotation.
 	ErrKeyReused = errors.New("key id already used")
 	// ErrTransition reports a lifecycle step the key's state does not
 	// allow (promoting a retired key, adding an active one, ...).
@@ -255,6 +259,27 @@ func (s Set) Equal(o Set) bool {
 		return a.kid == b.kid && a.alg == b.alg && a.state == b.state &&
 			a.created.Equal(b.created) && a.activates.Equal(b.activates) && a.retires.Equal(b.retires)
 	})
+}
+
+// scheduled returns the next key that Due will promote once its time has
+// come: the one with the earliest Activates after the active key's
+// activation. Next keys promoted only by hand, and those whose time passed
+// before the active key took over, are not scheduled.
+func (s Set) scheduled() (Key, bool) {
+	var (
+		first Key
+		found bool
+	)
+	active, hasActive := s.Active()
+	for _, k := range s.keys {
+		if k.state != Next || k.activates.IsZero() || (hasActive && !k.activates.After(active.activates)) {
+			continue
+		}
+		if !found || k.activates.Before(first.activates) {
+			first, found = k, true
+		}
+	}
+	return first, found
 }
 
 // successor returns the newest next key.

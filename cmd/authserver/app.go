@@ -107,7 +107,7 @@ func (a *app) users() (*authserver.Users, error) {
 	return authserver.NewUsers(a.store, h, nil), nil
 }
 
-func (a *app) keyManager() (*keys.Manager, error) {
+func (a *app) keyManager(log *slog.Logger) (*keys.Manager, error) {
 	sealer, err := keys.NewSealer(a.kek)
 	if err != nil {
 		return nil, err
@@ -117,14 +117,16 @@ func (a *app) keyManager() (*keys.Manager, error) {
 		Algorithm:    k.Algorithm,
 		RSABits:      k.RSABits,
 		PublishAhead: k.PublishAhead,
+		RotateEvery:  k.RotateEvery,
 		AccessTTL:    a.cfg.Tokens.AccessTTL,
-		Logger:       a.log,
+		Logger:       log,
 	}), nil
 }
 
-// loadKeys returns a key manager holding the stored key set.
+// loadKeys returns a key manager holding the stored key set, for the CLI:
+// its audit lines say by=cli.
 func (a *app) loadKeys(ctx context.Context) (*keys.Manager, error) {
-	m, err := a.keyManager()
+	m, err := a.keyManager(a.log.With("by", "cli"))
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,6 @@ func commandKeys(flags *rootFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a.log.Info("signing key added", "log", "audit", "event", "key_rotated", "kid", k.KID(), "state", k.State().String(), "activates", k.Activates(), "by", "cli")
 			fmt.Fprintln(cmd.OutOrStdout(), k.KID())
 			return nil
 		}),
@@ -57,7 +56,6 @@ func commandKeys(flags *rootFlags) *cobra.Command {
 			if err := m.Retire(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			a.log.Info("signing key retired", "log", "audit", "event", "key_retired", "kid", args[0], "by", "cli")
 			return nil
 		}),
 	}
@@ -69,7 +67,6 @@ func commandKeys(flags *rootFlags) *cobra.Command {
 			if err := m.Revoke(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			a.log.Warn("signing key revoked", "log", "audit", "event", "key_revoked", "kid", args[0], "by", "cli")
 			return nil
 		}),
 	}
