@@ -40,22 +40,32 @@ func (s *Server) readAccessToken(token string) (accessPayload, bool) {
 	return ap, ap.Expiry > s.now().Unix()
 }
 
+// tokenRequest reads a revocation or introspection request: the
+// authenticated client and the token it names.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (*Client, string, error) {
+	p, err := readParams(w, r)
+	if err != nil {
+		return nil, "", err
+	}
+	client, err := s.clients.authenticate(r, p)
+	if err != nil {
+		return nil, "", err
+	}
+	token := p["token"]
+	if token == "" {
+		return nil, "", invalidRequest("missing token")
+	}
+	return client, token, nil
+}
+
 // handleRevoke implements RFC 7009. A refresh token revokes its whole
 // family; an access token's jti is denied until it expires. Unknown,
 // invalid and already revoked tokens, and tokens of other clients, all get
 // 200 and change nothing: the answer reveals nothing.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
+	client, token, err := s.tokenRequest(w, r)
 	if err != nil {
 		return err
-	}
-	client, err := s.clients.authenticate(r, p)
-	if err != nil {
-		return err
-	}
-	token := p["token"]
-	if token == "" {
-		return invalidRequest("missing token")
 	}
 	ctx, cancel := s.storeCtx(r)
 	defer cancel()
@@ -90,20 +100,12 @@ var inactive = []byte(`{"active":false}` + "\n")
 
 // handleIntrospect implements RFC 7662 for confidential clients.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error {
-	p, err := readParams(w, r)
-	if err != nil {
-		return err
-	}
-	client, err := s.clients.authenticate(r, p)
+	client, token, err := s.tokenRequest(w, r)
 	if err != nil {
 		return err
 	}
 	if client.Public {
 		return invalidClient("introspection requires a confidential client")
-	}
-	token := p["token"]
-	if token == "" {
-		return invalidRequest("missing token")
 	}
 	ctx, cancel := s.storeCtx(r)
 	defer cancel()

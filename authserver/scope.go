@@ -41,3 +41,13 @@ func grantScope(requested, allowed []string) ([]string, error) {
 }
 
 func joinScope(scope []string) string { return strings.Join(scope, " ") }
+
+// requestScope is the scope granted for a request's scope parameter out of
+// allowed.
+func requestScope(p params, allowed []string) ([]string, error) {
+	requested, err := parseScope(p["scope"])
+	if err != nil {
+		return nil, err
+	}
+	return grantScope(requested, allowed)
+}

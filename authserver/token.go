@@ -108,11 +108,7 @@ func (s *Server) sign(c *accessClaims, issuedAt time.Time) (string, error) {
 }
 
 func (s *Server) clientCredentialsGrant(c *Client, p params) (*tokenResponse, error) {
-	requested, err := parseScope(p["scope"])
-	if err != nil {
-		return nil, err
-	}
-	scope, err := grantScope(requested, c.Scopes)
+	scope, err := requestScope(p, c.Scopes)
 	if err != nil {
 		return nil, err
 	}
@@ -136,11 +132,7 @@ func (s *Server) passwordGrant(r *http.Request, c *Client, p params) (*tokenResp
 	if username == "" || password == "" {
 		return nil, invalidRequest("username and password are required")
 	}
-	requested, err := parseScope(p["scope"])
-	if err != nil {
-		return nil, err
-	}
-	scope, err := grantScope(requested, c.Scopes)
+	scope, err := requestScope(p, c.Scopes)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func commandKeys(flags *rootFlags) *cobra.Command {
 		Use:   "rotate [--now]",
 		Short: "Add a new key as next; it signs once published for keys.publish_ahead (--now: at once)",
 		Args:  cobra.NoArgs,
-		RunE: withKeys(flags, func(cmd *cobra.Command, a *app, m *keys.Manager, _ []string) error {
+		RunE: withKeys(flags, func(cmd *cobra.Command, _ *app, m *keys.Manager, _ []string) error {
 			k, err := m.Rotate(cmd.Context(), now)
 			if err != nil {
 				return err
@@ -52,22 +52,16 @@ func commandKeys(flags *rootFlags) *cobra.Command {
 		Use:   "retire KID",
 		Short: "Stop signing with a key; it stays published until its last token has expired",
 		Args:  cobra.ExactArgs(1),
-		RunE: withKeys(flags, func(cmd *cobra.Command, a *app, m *keys.Manager, args []string) error {
-			if err := m.Retire(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			return nil
+		RunE: withKeys(flags, func(cmd *cobra.Command, _ *app, m *keys.Manager, args []string) error {
+			return m.Retire(cmd.Context(), args[0])
 		}),
 	}
 	revoke := &cobra.Command{
 		Use:   "revoke KID",
 		Short: "Remove a key from the JWKS at once (compromise); a successor signs if it was active",
 		Args:  cobra.ExactArgs(1),
-		RunE: withKeys(flags, func(cmd *cobra.Command, a *app, m *keys.Manager, args []string) error {
-			if err := m.Revoke(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			return nil
+		RunE: withKeys(flags, func(cmd *cobra.Command, _ *app, m *keys.Manager, args []string) error {
+			return m.Revoke(cmd.Context(), args[0])
 		}),
 	}
 	cmd.AddCommand(rotate, retire, revoke)

@@ -68,20 +68,10 @@ func commandUsers(flags *rootFlags) *cobra.Command {
 	}
 	passwd.Flags().BoolVar(&passwdStdin, "password-stdin", false, "read the password from stdin instead of the terminal")
 
-	disable := &cobra.Command{
-		Use:   "disable NAME",
-		Short: "Disable a user (and log it out everywhere)",
-		Args:  cobra.ExactArgs(1),
-		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
-			n, err := u.SetDisabled(ctx, name, true)
-			if err != nil {
-				return err
-			}
-			audit(cmd, "user disabled", "user_disabled", "user", name, "sessions_revoked", n)
-			fmt.Fprintf(cmd.ErrOrStderr(), "user disabled; %d session(s) revoked\n", n)
-			return nil
-		}),
-	}
+	disable := sessionEndingCommand(flags, "disable NAME", "Disable a user (and log it out everywhere)", "user disabled", "user_disabled",
+		func(ctx context.Context, u *authserver.Users, name string) (int, error) {
+			return u.SetDisabled(ctx, name, true)
+		})
 	enable := &cobra.Command{
 		Use:   "enable NAME",
 		Short: "Enable a disabled user",
@@ -94,20 +84,8 @@ func commandUsers(flags *rootFlags) *cobra.Command {
 			return nil
 		}),
 	}
-	del := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a user and revoke its sessions",
-		Args:  cobra.ExactArgs(1),
-		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
-			n, err := u.Delete(ctx, name)
-			if err != nil {
-				return err
-			}
-			audit(cmd, "user deleted", "user_deleted", "user", name, "sessions_revoked", n)
-			fmt.Fprintf(cmd.ErrOrStderr(), "user deleted; %d session(s) revoked\n", n)
-			return nil
-		}),
-	}
+	del := sessionEndingCommand(flags, "delete NAME", "Delete a user and revoke its sessions", "user deleted", "user_deleted",
+		func(ctx context.Context, u *authserver.Users, name string) (int, error) { return u.Delete(ctx, name) })
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List users",
@@ -145,6 +123,25 @@ func commandUsers(flags *rootFlags) *cobra.Command {
 	}
 	cmd.AddCommand(add, passwd, disable, enable, del, unlock, list)
 	return cmd
+}
+
+// sessionEndingCommand is a users command that changes a user and revokes
+// its sessions, reporting how many.
+func sessionEndingCommand(flags *rootFlags, use, short, done, event string, op func(context.Context, *authserver.Users, string) (int, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
+			n, err := op(ctx, u, name)
+			if err != nil {
+				return err
+			}
+			audit(cmd, done, event, "user", name, "sessions_revoked", n)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s; %d session(s) revoked\n", done, n)
+			return nil
+		}),
+	}
 }
 
 type userFunc func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error
