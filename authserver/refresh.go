@@ -130,11 +130,16 @@ func (t refreshToken) sealSuccessor(next refreshToken) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal successor: %w", err)
 	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(next.text)+aead.Overhead())
+	raw, err := b64url.DecodeString(next.text)
+	if err != nil {
+		return nil, fmt.Errorf("seal successor: %w", err)
+	}
+	// The raw bytes, not the text: 23 bytes less for the store to keep.
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(raw)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("seal successor: %w", err)
 	}
-	return aead.Seal(nonce, nonce, []byte(next.text), []byte(t.familyID)), nil
+	return aead.Seal(nonce, nonce, raw, []byte(t.familyID)), nil
 }
 
 // openSuccessor recovers the successor that sealSuccessor sealed for t.
@@ -150,7 +155,7 @@ func (c refreshCodec) openSuccessor(t refreshToken, sealed []byte) (refreshToken
 	if err != nil {
 		return refreshToken{}, fmt.Errorf("open successor: %w", err)
 	}
-	return c.parse(string(plain))
+	return c.parse(b64url.EncodeToString(plain))
 }
 
 // jtiFor derives the access token id issued with a refresh token, so that

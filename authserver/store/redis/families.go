@@ -14,15 +14,16 @@ import (
 	"github.com/oauthkit/authserver/authserver/store"
 )
 
-// Replies of redeemScript: the first element of its reply.
+// Outcomes of redeemScript, the first element of its reply; the script
+// names the same numbers.
 const (
-	redeemNotFound = iota
-	redeemRotated
-	redeemReplayed
-	redeemReused
-	redeemWrongClient
-	redeemScope
-	redeemUnknown
+	redeemNotFound    = 0
+	redeemRotated     = 1
+	redeemReplayed    = 2
+	redeemReused      = 3
+	redeemWrongClient = 4
+	redeemScope       = 5
+	redeemUnknown     = 6
 )
 
 // redeemScript applies the rules of store.Families.Redeem, in their order,
@@ -35,23 +36,26 @@ const (
 // ARGV: now, grace, client id, generation, presented hash, new hash,
 // sealed successor, then the requested scopes.
 var redeemScript = redis.NewScript(`
+local NOT_FOUND, ROTATED, REPLAYED, REUSED, WRONG_CLIENT, SCOPE, UNKNOWN = 0, 1, 2, 3, 4, 5, 6
 local rec = redis.call('GET', KEYS[1])
-if not rec then return {0} end
+if not rec then return {NOT_FOUND} end
 local version, created, lastUsed, idle, expiresAt, gen, pos = struct.unpack('>Bi8i8i8i8I4', rec)
 if version ~= 1 then return redis.error_reply('ERR authserver: unknown family record version') end
 local client, user, scope, claims, tail = struct.unpack('>I2c0I2c0I2c0I2c0', rec, pos)
 local current, previous = struct.unpack('>I2c0I2c0', rec, tail)
 
 local now = tonumber(ARGV[1])
-if math.min(lastUsed + idle, expiresAt) <= now then return {0} end
-if ARGV[3] ~= client then return {4, rec} end
+if math.min(lastUsed + idle, expiresAt) <= now then return {NOT_FOUND} end
+if ARGV[3] ~= client then return {WRONG_CLIENT, rec} end
 local presented = ARGV[5]
 if #current > 0 and presented == current then
 	local granted = {}
 	for s in string.gmatch(scope, '%S+') do granted[s] = true end
 	for i = 8, #ARGV do
-		if not granted[ARGV[i]] then return {5, rec} end
+		if not granted[ARGV[i]] then return {SCOPE, rec} end
 	end
+	-- Keep version, created, idle TTL, deadline and client to claims;
+	-- write last use, generation and the three token fields.
 	local newHash, sealed = ARGV[6], ARGV[7]
 	local nextRec = string.sub(rec, 1, 9) .. struct.pack('>i8', now) .. string.sub(rec, 18, 33) ..
 		struct.pack('>I4', gen + 1) .. string.sub(rec, pos, tail - 1) ..
@@ -59,18 +63,18 @@ if #current > 0 and presented == current then
 		struct.pack('>I2', #current) .. current ..
 		struct.pack('>I2', #sealed) .. sealed
 	redis.call('SET', KEYS[1], nextRec, 'PXAT', string.format('%.0f', math.min(now + idle, expiresAt)))
-	return {1, nextRec}
+	return {ROTATED, nextRec}
 end
 if #previous > 0 and presented == previous then
-	if now < lastUsed + tonumber(ARGV[2]) then return {2, rec} end
+	if now < lastUsed + tonumber(ARGV[2]) then return {REPLAYED, rec} end
 	redis.call('DEL', KEYS[1])
-	return {3, rec}
+	return {REUSED, rec}
 end
 if tonumber(ARGV[4]) < gen then
 	redis.call('DEL', KEYS[1])
-	return {3, rec}
+	return {REUSED, rec}
 end
-return {6, rec}
+return {UNKNOWN, rec}
 `)
 
 // CreateFamily stores a new family with its expiry, and adds it to its
@@ -148,13 +152,19 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 	if err != nil {
 		return store.Redeemed{}, wrap("redeem refresh token", err)
 	}
+	if len(reply) == 0 {
+		return store.Redeemed{}, errors.New("redeem refresh token: empty script reply")
+	}
 	code, _ := reply[0].(int64)
 	if code == redeemNotFound {
 		return store.Redeemed{}, fmt.Errorf("redeem refresh token of family %s: %w", r.FamilyID, store.ErrNotFound)
 	}
-	rec, ok := reply[1].(string)
-	if len(reply) != 2 || !ok {
-		return store.Redeemed{}, fmt.Errorf("redeem refresh token: unexpected script reply %T", reply[1])
+	var rec string
+	if len(reply) == 2 {
+		rec, _ = reply[1].(string)
+	}
+	if rec == "" {
+		return store.Redeemed{}, fmt.Errorf("redeem refresh token: script reply %d has no family record", code)
 	}
 	f, err := decodeFamily(r.FamilyID, []byte(rec))
 	if err != nil {
@@ -208,35 +218,31 @@ func (s *Store) ListFamilies(ctx context.Context, userID string, now time.Time) 
 
 // RevokeUserFamilies deletes every family of a user and returns how many
 // it deleted: three round trips (the index, the families it names, the
-// deletions). It removes from the index only what it deleted: an entry
-// without a family may belong to a CreateFamily still under way.
+// deletions). It removes from the index only the families it read and
+// deleted: an entry without a family may belong to a CreateFamily still
+// under way, and must stay.
 func (s *Store) RevokeUserFamilies(ctx context.Context, userID string) (int, error) {
 	fs, err := s.userFamilies(ctx, userID, "")
 	if err != nil || len(fs) == 0 {
 		return 0, wrap("revoke user families", err)
 	}
 	dels := make([]*redis.IntCmd, len(fs))
+	ids := make([]any, len(fs))
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, f := range fs {
-			dels[i] = p.Del(ctx, s.familyKey(f.ID))
+			dels[i], ids[i] = p.Del(ctx, s.familyKey(f.ID)), f.ID
 		}
+		p.ZRem(ctx, s.userFamiliesKey(userID), ids...)
 		return nil
 	})
 	if err != nil {
 		return 0, wrap("revoke user families", err)
 	}
-	var deleted []any
-	for i, d := range dels {
-		if d.Val() == 1 {
-			deleted = append(deleted, fs[i].ID)
-		}
+	n := 0
+	for _, d := range dels {
+		n += int(d.Val())
 	}
-	if len(deleted) > 0 {
-		if err := s.client.ZRem(ctx, s.userFamiliesKey(userID), deleted...).Err(); err != nil {
-			return 0, wrap("revoke user families", err)
-		}
-	}
-	return len(deleted), nil
+	return n, nil
 }
 
 // userFamilies returns the stored families of userID whose absolute

@@ -15,8 +15,8 @@ import (
 // A family is one Redis string, a compact binary record rather than a
 // hash: the sealed successor (about 120 bytes) is longer than the 64
 // bytes up to which Redis keeps a hash in its compact listpack encoding,
-// and a hash in its table encoding costs about three times the memory
-// (measured: 1,221 against 469 bytes per family). Lua reads and rewrites
+// and a hash in its table encoding costs 2.6 times the memory (measured on
+// Redis 7.0: 1,221 against 469 bytes per family). Lua reads and rewrites
 // the record with struct.pack and struct.unpack. Layout, big-endian:
 //
 //	offset size

@@ -116,6 +116,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // retries a failed node up to three times); see docs/redis.md.
 func universalOptions(opts Options) *redis.UniversalOptions {
 	uo := &redis.UniversalOptions{
+		ClientName:   "authserver", // in CLIENT LIST
 		Addrs:        opts.Addrs,
 		MasterName:   opts.MasterName,
 		Username:     opts.Username,
@@ -125,6 +126,9 @@ func universalOptions(opts Options) *redis.UniversalOptions {
 		ReadTimeout:  orDefault(opts.ReadTimeout, DefaultReadTimeout),
 		WriteTimeout: orDefault(opts.WriteTimeout, DefaultWriteTimeout),
 		PoolSize:     opts.PoolSize,
+		// Our pipelines are a few small commands: run them on the main
+		// pool rather than on a second one of 128 KiB-buffered connections.
+		PipelinePoolSize: -1,
 		// Honour the caller's deadline as well as the timeouts above.
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,

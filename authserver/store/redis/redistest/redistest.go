@@ -327,14 +327,15 @@ func StartSentinel(t testing.TB, master *Server, masterName string) string {
 	t.Helper()
 	bin := binary(t)
 	dir := t.TempDir()
-	host, port, _ := net.SplitHostPort(master.Addr)
+	host, masterPort, _ := net.SplitHostPort(master.Addr)
+	port := freePort(t)
 	conf := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile sentinel.log\nsentinel monitor %s %s %s 1\n",
-		freePort(t), dir, masterName, host, port)
+		port, dir, masterName, host, masterPort)
 	path := filepath.Join(dir, "sentinel.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatalf("write sentinel config: %v", err)
 	}
-	addr := net.JoinHostPort("127.0.0.1", strings.Fields(conf)[1])
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	s := &Server{Addr: addr, Dir: dir, t: t, args: []string{bin, path, "--sentinel"}}
 	t.Cleanup(func() {
 		s.Kill()
@@ -389,6 +390,13 @@ func freePort(t testing.TB) int {
 
 // ping reports whether the Redis at addr answers a PING within timeout.
 func ping(ctx context.Context, addr string, timeout time.Duration) error {
+	// Dial first, so that a server not yet listening does not make
+	// go-redis log a failed dial.
+	conn, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return err
+	}
+	conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c := redis.NewClient(&redis.Options{

@@ -1,0 +1,163 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/oauthkit/authserver/authserver/store"
+	redisstore "github.com/oauthkit/authserver/authserver/store/redis"
+	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+)
+
+// schemaStore opens a store on the shared Redis under a fresh prefix, and
+// a plain client to look at its keys.
+func schemaStore(t *testing.T) (*redisstore.Store, *redis.Client, string) {
+	addr := redistest.SharedAddr(t)
+	prefix := redistest.Prefix(t)
+	redistest.CleanupPrefix(t, []string{addr}, prefix)
+	s := openStore(t, redisstore.Options{Addrs: []string{addr}, KeyPrefix: prefix})
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
+	return s, c, prefix
+}
+
+// TestKeySchema checks the keys that docs/redis.md documents: their types,
+// and that everything but users and the key set expires when its data
+// dies, so that nothing grows without bound.
+func TestKeySchema(t *testing.T) {
+	s, c, p := schemaStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	if err := s.CreateUser(ctx, store.User{ID: "u_alice", Name: "alice", PasswordHash: "$argon2id$x", Created: now}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	short, long := testFamily("fam-short", now), testFamily("fam-long", now)
+	long.ExpiresAt = now.Add(48 * time.Hour)
+	for _, f := range []store.Family{short, long} {
+		if err := s.CreateFamily(ctx, f); err != nil {
+			t.Fatalf("CreateFamily: %v", err)
+		}
+	}
+	rotated := rotate(t, s, short, now.Add(time.Minute))
+	if _, _, err := s.SwapKeySet(ctx, 0, []byte("keys")); err != nil {
+		t.Fatalf("SwapKeySet: %v", err)
+	}
+	if _, _, err := s.AddFailure(ctx, "ip:192.0.2.1", now, 15*time.Minute); err != nil {
+		t.Fatalf("AddFailure: %v", err)
+	}
+	if err := s.RevokeToken(ctx, "jti-1", now.Add(10*time.Minute)); err != nil {
+		t.Fatalf("RevokeToken: %v", err)
+	}
+	never := time.Time{}
+	tests := []struct {
+		key     string
+		typ     string
+		expires time.Time
+	}{
+		{p + "users", "set", never},
+		{p + "u:{alice}", "hash", never},
+		{p + "uid:{u_alice}", "string", never},
+		{p + "keyset", "hash", never},
+		{p + "f:{fam-short}", "string", rotated.Expiry()},
+		{p + "f:{fam-long}", "string", long.Expiry()},
+		// The index lives as long as its longest-lived family could.
+		{p + "uf:{u_alice}", "zset", long.ExpiresAt},
+		{p + "lo:ip:192.0.2.1", "string", now.Add(15 * time.Minute)},
+		{p + "rt:jti-1", "string", now.Add(10 * time.Minute)},
+	}
+	var want []string
+	for _, tc := range tests {
+		want = append(want, tc.key)
+		if typ := c.Type(ctx, tc.key).Val(); typ != tc.typ {
+			t.Errorf("TYPE %s = %q, want %q", tc.key, typ, tc.typ)
+		}
+		ms, err := c.Do(ctx, "PEXPIRETIME", tc.key).Int64()
+		if err != nil {
+			t.Fatalf("PEXPIRETIME %s: %v", tc.key, err)
+		}
+		switch {
+		case tc.expires.IsZero() && ms != -1:
+			t.Errorf("%s expires at %v, want never", tc.key, time.UnixMilli(ms))
+		case !tc.expires.IsZero() && ms != tc.expires.UnixMilli():
+			t.Errorf("%s expires at %v, want %v", tc.key, time.UnixMilli(ms).UTC(), tc.expires)
+		}
+	}
+	got, err := c.Keys(ctx, p+"*").Result()
+	if err != nil {
+		t.Fatalf("KEYS: %v", err)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("keys = %q, want %q", got, want)
+	}
+}
+
+// TestUserIndex checks how the per-user family index, which Cluster keeps
+// apart from the families, stays correct: entries of gone or foreign
+// families are skipped, dead ones are pruned, and a revocation never
+// touches another user's family.
+func TestUserIndex(t *testing.T) {
+	s, c, p := schemaStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+
+	mine := testFamily("fam-taken", now)
+	if err := s.CreateFamily(ctx, mine); err != nil {
+		t.Fatalf("CreateFamily: %v", err)
+	}
+	// Another user's login that draws a taken id fails, but leaves the id
+	// in that user's index.
+	foreign := testFamily("fam-taken", now)
+	foreign.UserID = "u_mallory"
+	if err := s.CreateFamily(ctx, foreign); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("CreateFamily with a taken id: error = %v, want ErrAlreadyExists", err)
+	}
+	if list, err := s.ListFamilies(ctx, "u_mallory", now); err != nil || len(list) != 0 {
+		t.Fatalf("ListFamilies(u_mallory) = %d families, %v; want none", len(list), err)
+	}
+	if n, err := s.RevokeUserFamilies(ctx, "u_mallory"); err != nil || n != 0 {
+		t.Fatalf("RevokeUserFamilies(u_mallory) = %d, %v; want 0", n, err)
+	}
+	if _, err := s.GetFamily(ctx, mine.ID, now); err != nil {
+		t.Fatalf("GetFamily after another user's revocation: %v", err)
+	}
+
+	// A revoked family's entry stays, skipped, until its absolute
+	// deadline has passed; the next login prunes it then.
+	gone := testFamily("fam-gone", now)
+	if err := s.CreateFamily(ctx, gone); err != nil {
+		t.Fatalf("CreateFamily: %v", err)
+	}
+	if err := s.RevokeFamily(ctx, gone.ID); err != nil {
+		t.Fatalf("RevokeFamily: %v", err)
+	}
+	index := p + "uf:{u_alice}"
+	if list, err := s.ListFamilies(ctx, "u_alice", now); err != nil || len(list) != 1 || list[0].ID != mine.ID {
+		t.Fatalf("ListFamilies(u_alice) = %v, %v; want only %s", list, err, mine.ID)
+	}
+	later := testFamily("fam-later", gone.ExpiresAt)
+	if err := s.CreateFamily(ctx, later); err != nil {
+		t.Fatalf("CreateFamily: %v", err)
+	}
+	members, err := c.ZRange(ctx, index, 0, -1).Result()
+	if err != nil {
+		t.Fatalf("ZRANGE: %v", err)
+	}
+	if want := []string{later.ID}; !slices.Equal(members, want) {
+		t.Fatalf("index after a login past the others' deadlines = %q, want %q", members, want)
+	}
+
+	// RevokeUserFamilies removes what it deleted from the index.
+	if n, err := s.RevokeUserFamilies(ctx, "u_alice"); err != nil || n != 1 {
+		t.Fatalf("RevokeUserFamilies(u_alice) = %d, %v; want 1", n, err)
+	}
+	if n := c.Exists(ctx, index).Val(); n != 0 {
+		t.Fatalf("index still exists after RevokeUserFamilies")
+	}
+}
