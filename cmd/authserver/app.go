@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/oauthkit/authserver/authserver"
 	"github.com/oauthkit/authserver/authserver/password"
 	"github.com/oauthkit/authserver/authserver/store"
 	"github.com/oauthkit/authserver/authserver/store/embedded"
+	redisstore "github.com/oauthkit/authserver/authserver/store/redis"
 	"github.com/oauthkit/authserver/config"
 	"github.com/oauthkit/authserver/keys"
 )
@@ -58,8 +60,21 @@ func (a *app) open() error {
 			return fmt.Errorf("open embedded store: %w", err)
 		}
 		a.store = st
+	case "redis":
+		r := a.cfg.Store.Redis
+		ctx, cancel := context.WithTimeout(context.Background(), r.DialTimeout+r.ReadTimeout+time.Second)
+		defer cancel()
+		st, err := redisstore.Open(ctx, redisstore.Options{
+			Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password,
+			DB: r.DB, KeyPrefix: r.KeyPrefix, TLS: r.TLS,
+			DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout, PoolSize: r.PoolSize,
+		})
+		if err != nil {
+			return fmt.Errorf("open redis store: %w", err)
+		}
+		a.store = st
 	default:
-		return fmt.Errorf("store.driver %q is not supported by this build", a.cfg.Store.Driver)
+		return fmt.Errorf("store.driver %q is not supported", a.cfg.Store.Driver)
 	}
 	kek, err := a.encryptionKey()
 	if err != nil {
