@@ -380,3 +380,25 @@ func TestCLIErrorsAndHelpers(t *testing.T) {
 		t.Errorf("version: %d %q", code, out)
 	}
 }
+
+// TestAdminListener moves /metrics and pprof to http.admin_addr, off the
+// public listener.
+func TestAdminListener(t *testing.T) {
+	admin := "http://" + freeAddr(t)
+	s := startServer(t, t.TempDir(), []string{"AUTHSERVER_HTTP_ADMIN_ADDR=" + strings.TrimPrefix(admin, "http://")}, "--dev")
+	for url, want := range map[string]int{
+		admin + "/metrics":       200,
+		admin + "/debug/pprof/":  200,
+		s.base + "/metrics":      404,
+		s.base + "/debug/pprof/": 404,
+	} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", url, resp.StatusCode, want)
+		}
+	}
+}
