@@ -402,3 +402,17 @@ func TestAdminListener(t *testing.T) {
 		}
 	}
 }
+
+// TestGracefulShutdown sends SIGTERM: the server stops serving and exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil, "--dev")
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	if _, err := http.Get(s.base + "/healthz"); err == nil {
+		t.Error("still serving after SIGTERM")
+	}
+}
