@@ -4,7 +4,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         ?= bin/authserver
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test lint bench fuzz clean
+.PHONY: build run test lint bench fuzz clean loadtest loadtest-node
 
 build: ## build bin/authserver (pure Go, static)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/authserver
@@ -25,6 +25,12 @@ bench: ## benchmarks, each beside its baseline (raw signing / verification)
 
 fuzz: ## a short run of every fuzz target
 	$(GO) test -run '^$$' -fuzz FuzzTokenRequest -fuzztime 60s ./authserver/
+
+loadtest: build ## load-test bin/authserver with cmd/authbench (embedded store); e.g. LOADTEST_FLAGS="-store redis -d 20s"
+	$(GO) run ./cmd/authbench -start $(BIN) $(LOADTEST_FLAGS)
+
+loadtest-node: ## authserver beside node-oidc-provider, same machine, same run (installs it with npm into a temp dir)
+	bash bench/compare.sh
 
 clean:
 	rm -rf bin
