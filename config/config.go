@@ -145,7 +145,8 @@ type Keys struct {
 	// keys in the store (see DecodeEncryptionKey). It is a secret:
 	// Redacted hides it.
 	EncryptionKey string `mapstructure:"encryption_key"`
-	// Signer is "go" (crypto/rsa); "openssl" is reserved for later.
+	// Signer is the RS256 signing backend: "go" (crypto/rsa) or
+	// "openssl" (libcrypto, in a binary built with -tags openssl).
 	Signer string `mapstructure:"signer"`
 }
 

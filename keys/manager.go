@@ -13,6 +13,11 @@
 // due, promotes it once it has been published for PublishAhead and prunes
 // retired keys whose last token has expired. Every change it stores is
 // written to the audit log (see EventRotated and the events after it).
+//
+// Signatures are made by the backend named in Options.Signer: Go's crypto
+// (the default, also under GOEXPERIMENT=boringcrypto) or, in a binary
+// built with -tags openssl, OpenSSL's libcrypto for RS256. The active
+// key is loaded into the backend once, when it becomes active.
 package keys
 
 import (
@@ -63,6 +68,12 @@ type Options struct {
 	PollInterval time.Duration // default 1s: changes by other processes are seen within 2s
 	Now          func() time.Time
 	Logger       *slog.Logger // default slog.Default(); audit lines go here too
+	// Signer is the backend that makes signatures: SignerGo ("go", the
+	// default) or SignerOpenSSL ("openssl", RS256 through libcrypto; the
+	// binary must be built with -tags openssl, else Init fails with
+	// ErrNoOpenSSL). It changes speed only: every backend makes the
+	// same RS256 signatures, byte for byte.
+	Signer string
 }
 
 func (o Options) withDefaults() Options {
@@ -90,6 +101,9 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Signer == "" {
+		o.Signer = SignerGo
+	}
 	return o
 }
 
@@ -105,6 +119,9 @@ func (o Options) validate() error {
 	}
 	if o.RotateEvery < 0 || (o.RotateEvery > 0 && o.RotateEvery <= o.PublishAhead) {
 		return fmt.Errorf("check options: rotate every %v must be 0 or longer than publish ahead %v", o.RotateEvery, o.PublishAhead)
+	}
+	if err := checkSigner(o.Signer); err != nil {
+		return fmt.Errorf("check options: %w", err)
 	}
 	return nil
 }
@@ -327,7 +344,7 @@ func (m *Manager) install(version int64, set Set) error {
 
 func (m *Manager) installLocked(version int64, set Set) error {
 	prev := m.cur.Load()
-	snap, err := newSnapshot(version, set, prev)
+	snap, err := newSnapshot(version, set, prev, m.opts.Signer)
 	if err != nil {
 		return fmt.Errorf("install key set: %w", err)
 	}

@@ -21,12 +21,18 @@ import (
 
 const claims = `{"iss":"http://127.0.0.1:8080","sub":"u-1","aud":["api"],"exp":1900000000,"iat":1899999100,"jti":"j-1","client_id":"mobile-app","scope":"profile"}`
 
-// TestSignVerifiedByGoJOSE signs with jwx and verifies with go-jose, using
-// only what a resource server has: the JWKS served over HTTP.
+// signerBackends lists the signer backends of this build;
+// backends_openssl_test.go adds "openssl".
+var signerBackends = []string{keys.SignerGo}
+
+// TestSignVerifiedByGoJOSE signs with jwx, through every signer backend,
+// and verifies with go-jose, using only what a resource server has: the
+// JWKS served over HTTP.
 func TestSignVerifiedByGoJOSE(t *testing.T) {
-	for _, alg := range []string{keys.RS256, keys.ES256, keys.EdDSA} {
-		t.Run(alg, func(t *testing.T) {
-			m := newManager(t, nil, nil, keys.Options{Algorithm: alg})
+	for _, tc := range algsAndBackends() {
+		alg := tc.alg
+		t.Run(tc.alg+"/"+tc.backend, func(t *testing.T) {
+			m := newManager(t, nil, nil, keys.Options{Algorithm: alg, Signer: tc.backend})
 			token, err := m.Sign([]byte(claims))
 			if err != nil {
 				t.Fatal(err)
@@ -69,6 +75,18 @@ func TestSignVerifiedByGoJOSE(t *testing.T) {
 			}
 		})
 	}
+}
+
+type algBackend struct{ alg, backend string }
+
+func algsAndBackends() []algBackend {
+	var out []algBackend
+	for _, alg := range []string{keys.RS256, keys.ES256, keys.EdDSA} {
+		for _, b := range signerBackends {
+			out = append(out, algBackend{alg, b})
+		}
+	}
+	return out
 }
 
 func TestVerifyRejects(t *testing.T) {

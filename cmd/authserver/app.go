@@ -122,7 +122,10 @@ func (a *app) users() (*authserver.Users, error) {
 	return authserver.NewUsers(a.store, h, nil), nil
 }
 
-func (a *app) keyManager(log *slog.Logger) (*keys.Manager, error) {
+// keyManager returns the key manager of the configured store. signer is
+// keys.signer for a server; the CLI never signs and passes "" (Go), so
+// that it works from any build.
+func (a *app) keyManager(log *slog.Logger, signer string) (*keys.Manager, error) {
 	sealer, err := keys.NewSealer(a.kek)
 	if err != nil {
 		return nil, err
@@ -133,6 +136,7 @@ func (a *app) keyManager(log *slog.Logger) (*keys.Manager, error) {
 		RSABits:      k.RSABits,
 		PublishAhead: k.PublishAhead,
 		RotateEvery:  k.RotateEvery,
+		Signer:       signer,
 		AccessTTL:    a.cfg.Tokens.AccessTTL,
 		Logger:       log,
 	}), nil
@@ -141,7 +145,7 @@ func (a *app) keyManager(log *slog.Logger) (*keys.Manager, error) {
 // loadKeys returns a key manager holding the stored key set, for the CLI:
 // its audit lines say by=cli.
 func (a *app) loadKeys(ctx context.Context) (*keys.Manager, error) {
-	m, err := a.keyManager(a.log.With("by", "cli"))
+	m, err := a.keyManager(a.log.With("by", "cli"), "")
 	if err != nil {
 		return nil, err
 	}

@@ -49,7 +49,7 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 	if dev {
 		a.cfg.Clients = withDemoClient(a.cfg.Clients)
 	}
-	km, err := a.keyManager(a.log)
+	km, err := a.keyManager(a.log, a.cfg.Keys.Signer)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,11 @@
+//go:build !(openssl && cgo)
+
+package keys
+
+import "crypto"
+
+const haveOpenSSL = false
+
+// openSSLSigner is never called in this build: checkSigner refuses
+// "openssl" first.
+func openSSLSigner(Key) (crypto.Signer, error) { return nil, ErrNoOpenSSL }
