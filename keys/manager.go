@@ -243,17 +243,27 @@ func (m *Manager) Reload(ctx context.Context) error {
 	return m.installLocked(version, set)
 }
 
-// Run calls Maintain every PollInterval until ctx is done. Errors are
+// Run calls Maintain every PollInterval, and at once whenever a store
+// that is a Watcher reports a change, until ctx is done. Errors are
 // logged (once until they change) and the last good set keeps serving.
 func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(m.opts.PollInterval)
 	defer t.Stop()
+	var changed <-chan struct{}
+	if w, ok := m.store.(Watcher); ok {
+		changed = w.WatchKeySet(ctx)
+	}
 	var failing string
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case _, ok := <-changed:
+			if !ok {
+				changed = nil // the watch ended: polling alone from here
+				continue
+			}
 		}
 		err := m.Maintain(ctx)
 		switch {

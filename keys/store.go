@@ -33,3 +33,13 @@ func LoadSet(ctx context.Context, st Store, sealer *Sealer) (Set, int64, error) 
 	}
 	return set, version, nil
 }
+
+// Watcher is an optional capability of a Store: WatchKeySet returns a
+// channel that receives a value soon after the stored key set may have
+// changed (the Redis store publishes every successful swap), so that Run
+// picks up a change at once instead of at its next poll. Polling goes on
+// beside it, as the fallback for a missed message. The channel is closed
+// or abandoned when ctx ends.
+type Watcher interface {
+	WatchKeySet(ctx context.Context) <-chan struct{}
+}
