@@ -93,7 +93,10 @@ type Family struct {
 	CurrentHash []byte // hash of the current token
 	// PreviousHash is the hash of the token rotated at LastUsed, and
 	// SealedNext the successor it got, sealed under a key derived from
-	// that token. Both serve retries within the reuse grace.
+	// that token. Both serve retries within the reuse grace; a backend may
+	// drop them once the grace of the rotation that set them is over (the
+	// Redis backend keeps them in a key that expires then), since a replay
+	// of that token is then known by its generation, below the current.
 	PreviousHash []byte
 	SealedNext   []byte
 }

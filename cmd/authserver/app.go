@@ -61,6 +61,7 @@ func (a *app) open() error {
 		}
 		a.store = st
 	case "redis":
+		redisstore.SetLogger(a.log)
 		r := a.cfg.Store.Redis
 		ctx, cancel := context.WithTimeout(context.Background(), r.DialTimeout+r.ReadTimeout+time.Second)
 		defer cancel()

@@ -64,12 +64,33 @@ func TestErrorClasses(t *testing.T) {
 		s := openStore(t, redisstore.Options{Addrs: []string{addr}, KeyPrefix: prefix})
 		c := redis.NewClient(&redis.Options{Addr: addr})
 		defer c.Close()
-		if err := c.HSet(ctx, prefix+"f:{fam-hash}", "a", "b").Err(); err != nil {
+		if err := c.HSet(ctx, prefix+"f{fam-hash}", "a", "b").Err(); err != nil {
 			t.Fatalf("HSET: %v", err)
 		}
 		_, err := s.GetFamily(ctx, "fam-hash", now)
 		if err == nil || errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("GetFamily of a hash: error = %v, want a plain error", err)
+		}
+	})
+
+	t.Run("malformed-record", func(t *testing.T) {
+		addr := redistest.SharedAddr(t)
+		prefix := redistest.Prefix(t)
+		redistest.CleanupPrefix(t, []string{addr}, prefix)
+		s := openStore(t, redisstore.Options{Addrs: []string{addr}, KeyPrefix: prefix})
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		defer c.Close()
+		// The current record version, cut short.
+		if err := c.Set(ctx, prefix+"f{fam-bad}", "\x02\x80", 0).Err(); err != nil {
+			t.Fatalf("SET: %v", err)
+		}
+		_, err := s.GetFamily(ctx, "fam-bad", now)
+		if err == nil || errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetFamily of a malformed record: error = %v, want a plain error", err)
+		}
+		_, err = s.Redeem(ctx, redemption(testFamily("fam-bad", now), now, 0, ""))
+		if err == nil || errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Redeem of a malformed record: error = %v, want a plain error", err)
 		}
 	})
 

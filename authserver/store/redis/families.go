@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,10 +26,13 @@ const (
 )
 
 // redeemScript applies the rules of store.Families.Redeem, in their order,
-// to the family record at KEYS[1] (layout in record.go). It replies
-// {redeemNotFound}, or {outcome, record}: the record after a rotation, as
-// it was otherwise. A rotation stores the new record with the family's new
-// expiry; a reuse deletes it. Times are Unix milliseconds from the
+// to the family record at KEYS[1] and its grace record at KEYS[2] (layouts
+// in record.go). It replies {redeemNotFound}, {redeemRotated, record} with
+// the record after the rotation, or {outcome, record, grace record} as
+// they were (the grace record only if it is the current generation's, or
+// ""). A rotation stores the new record with the family's new expiry and
+// the grace record until LastUsed + grace (never past the family's
+// expiry); a reuse deletes both. Times are Unix milliseconds from the
 // caller, never the Redis clock.
 //
 // ARGV: now, grace, client id, generation, presented hash, new hash,
@@ -39,48 +41,106 @@ var redeemScript = redis.NewScript(`
 local NOT_FOUND, ROTATED, REPLAYED, REUSED, WRONG_CLIENT, SCOPE, UNKNOWN = 0, 1, 2, 3, 4, 5, 6
 local rec = redis.call('GET', KEYS[1])
 if not rec then return {NOT_FOUND} end
-local version, created, lastUsed, idle, expiresAt, gen, pos = struct.unpack('>Bi8i8i8i8I4', rec)
-if version ~= 1 then return redis.error_reply('ERR authserver: unknown family record version') end
-local client, user, scope, claims, tail = struct.unpack('>I2c0I2c0I2c0I2c0', rec, pos)
-local current, previous = struct.unpack('>I2c0I2c0', rec, tail)
+if string.byte(rec, 1) ~= 2 then return redis.error_reply('ERR authserver: unknown family record version') end
+
+-- Varints as encoding/binary writes them; Lua numbers are exact to 2^53.
+local function uvarint(s, pos)
+	local v, mul = 0, 1
+	for _ = 1, 10 do
+		local b = string.byte(s, pos)
+		if not b then break end
+		v, pos = v + (b % 128) * mul, pos + 1
+		if b < 128 then return v, pos end
+		mul = mul * 128
+	end
+	error('authserver: malformed family record')
+end
+local function varint(s, pos)
+	local u
+	u, pos = uvarint(s, pos)
+	if u % 2 == 1 then return -(u + 1) / 2, pos end
+	return u / 2, pos
+end
+local function putUvarint(v)
+	local b = {}
+	while v >= 128 do
+		b[#b + 1] = v % 128 + 128
+		v = math.floor(v / 128)
+	end
+	b[#b + 1] = v
+	return string.char(unpack(b))
+end
+local function putVarint(v)
+	if v < 0 then return putUvarint(-2 * v - 1) end
+	return putUvarint(2 * v)
+end
+
+local created, pos = varint(rec, 2)
+local idle, life, n, client, scope, lastUsed, gen
+idle, pos = varint(rec, pos)
+life, pos = varint(rec, pos)
+n, pos = uvarint(rec, pos)
+client, pos = string.sub(rec, pos, pos + n - 1), pos + n
+n, pos = uvarint(rec, pos)
+pos = pos + math.floor(n / 2) -- the user id, length<<1 | packed
+n, pos = uvarint(rec, pos)
+scope, pos = string.sub(rec, pos, pos + n - 1), pos + n
+n, pos = uvarint(rec, pos)
+local tail = pos + n -- the part that rotations rewrite
+lastUsed, pos = varint(rec, tail)
+gen, pos = uvarint(rec, pos)
+local current = string.sub(rec, pos)
+lastUsed = created + lastUsed
+local expiresAt = created + life
 
 local now = tonumber(ARGV[1])
 if math.min(lastUsed + idle, expiresAt) <= now then return {NOT_FOUND} end
-if ARGV[3] ~= client then return {WRONG_CLIENT, rec} end
+
+-- grace returns the grace record and its previous hash if the record is
+-- the current generation's, or "" and nil.
+local function grace()
+	local g = redis.call('GET', KEYS[2])
+	if not g then return '', nil end
+	local ggen, p = uvarint(g, 1)
+	if ggen ~= gen then return '', nil end
+	local m
+	m, p = uvarint(g, p)
+	return g, string.sub(g, p, p + m - 1)
+end
+
+if ARGV[3] ~= client then return {WRONG_CLIENT, rec, (grace())} end
 local presented = ARGV[5]
 if #current > 0 and presented == current then
 	local granted = {}
 	for s in string.gmatch(scope, '%S+') do granted[s] = true end
 	for i = 8, #ARGV do
-		if not granted[ARGV[i]] then return {SCOPE, rec} end
+		if not granted[ARGV[i]] then return {SCOPE, rec, (grace())} end
 	end
-	-- Keep version, created, idle TTL, deadline and client to claims;
-	-- write last use, generation and the three token fields.
-	local newHash, sealed = ARGV[6], ARGV[7]
-	local nextRec = string.sub(rec, 1, 9) .. struct.pack('>i8', now) .. string.sub(rec, 18, 33) ..
-		struct.pack('>I4', gen + 1) .. string.sub(rec, pos, tail - 1) ..
-		struct.pack('>I2', #newHash) .. newHash ..
-		struct.pack('>I2', #current) .. current ..
-		struct.pack('>I2', #sealed) .. sealed
-	redis.call('SET', KEYS[1], nextRec, 'PXAT', string.format('%.0f', math.min(now + idle, expiresAt)))
+	local nextRec = string.sub(rec, 1, tail - 1) .. putVarint(now - created) .. putUvarint(gen + 1) .. ARGV[6]
+	local dies = math.min(now + idle, expiresAt)
+	redis.call('SET', KEYS[1], nextRec, 'PXAT', string.format('%.0f', dies))
+	redis.call('SET', KEYS[2], putUvarint(gen + 1) .. putUvarint(#presented) .. presented .. ARGV[7],
+		'PXAT', string.format('%.0f', math.min(now + tonumber(ARGV[2]), dies)))
 	return {ROTATED, nextRec}
 end
-if #previous > 0 and presented == previous then
-	if now < lastUsed + tonumber(ARGV[2]) then return {REPLAYED, rec} end
-	redis.call('DEL', KEYS[1])
-	return {REUSED, rec}
+local g, previous = grace()
+if previous and #previous > 0 and presented == previous then
+	if now < lastUsed + tonumber(ARGV[2]) then return {REPLAYED, rec, g} end
+	redis.call('DEL', KEYS[1], KEYS[2])
+	return {REUSED, rec, g}
 end
 if tonumber(ARGV[4]) < gen then
-	redis.call('DEL', KEYS[1])
-	return {REUSED, rec}
+	redis.call('DEL', KEYS[1], KEYS[2])
+	return {REUSED, rec, g}
 end
-return {UNKNOWN, rec}
+return {UNKNOWN, rec, g}
 `)
 
 // CreateFamily stores a new family with its expiry, and adds it to its
 // user's family index, in one pipeline: one round trip, two in parallel
 // with Cluster, where the index lives on another node. store.ErrAlreadyExists
-// if f.ID is taken.
+// if f.ID is taken. A new family has no previous token: f.PreviousHash and
+// f.SealedNext are not stored.
 //
 // The index is written first (in order on one connection; in parallel with
 // Cluster) and is only ever an over-approximation: an entry whose family
@@ -96,15 +156,16 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 		return fmt.Errorf("create family: %w", err)
 	}
 	index, expiresAt := s.userFamiliesKey(f.UserID), millis(f.ExpiresAt)
+	key, _ := s.familyKeys(f.ID)
 	var set *redis.Cmd
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		// Forget the families that are dead whatever their use.
-		p.ZRemRangeByScore(ctx, index, "-inf", strconv.FormatInt(millis(f.Created), 10))
-		p.Do(ctx, "ZADD", index, "GT", expiresAt, f.ID)
+		p.ZRemRangeByScore(ctx, index, "-inf", deadScore(f.Created))
+		p.Do(ctx, "ZADD", index, "GT", deadlineScore(f.ExpiresAt), indexMember(f.ID))
 		// The index lives as long as its longest-lived family could.
 		p.Do(ctx, "PEXPIREAT", index, expiresAt, "NX")
 		p.Do(ctx, "PEXPIREAT", index, expiresAt, "GT")
-		set = p.Do(ctx, "SET", s.familyKey(f.ID), rec, "PXAT", millis(f.Expiry()), "NX")
+		set = p.Do(ctx, "SET", key, rec, "PXAT", millis(f.Expiry()), "NX")
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -117,30 +178,68 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 }
 
 // GetFamily returns the family id if it is live at now, or
-// store.ErrNotFound.
+// store.ErrNotFound. Its PreviousHash and SealedNext are set while its
+// grace record lives: until LastUsed plus the grace of the rotation that
+// wrote them, by the Redis clock.
 func (s *Store) GetFamily(ctx context.Context, id string, now time.Time) (store.Family, error) {
-	rec, err := s.client.Get(ctx, s.familyKey(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return store.Family{}, fmt.Errorf("get family %s: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
+	var g familyGet
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		g = s.queueGetFamily(ctx, p, id)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return store.Family{}, wrap("get family", err)
 	}
-	f, err := decodeFamily(id, rec)
+	f, ok, err := g.result("get family", id)
 	if err != nil {
-		return store.Family{}, fmt.Errorf("get family: %w", err)
+		return store.Family{}, err
 	}
-	if !f.Expiry().After(now) {
+	if !ok || !f.Expiry().After(now) {
 		return store.Family{}, fmt.Errorf("get family %s: %w", id, store.ErrNotFound)
 	}
 	return f, nil
 }
 
+// familyGet is the reading of one family's two records in a pipeline.
+type familyGet struct{ rec, grace *redis.StringCmd }
+
+// queueGetFamily queues the reading of family id on p: two GETs of one
+// slot, so one round trip even with Cluster. (MGET would answer a key of
+// another type with nil rather than an error.)
+func (s *Store) queueGetFamily(ctx context.Context, p redis.Pipeliner, id string) familyGet {
+	key, grace := s.familyKeys(id)
+	return familyGet{rec: p.Get(ctx, key), grace: p.Get(ctx, grace)}
+}
+
+// result returns the family that g read, and false if there was none.
+// Its errors start with op; only Redis' are store.ErrUnavailable.
+func (g familyGet) result(op, id string) (store.Family, bool, error) {
+	rec, err := g.rec.Bytes()
+	if errors.Is(err, redis.Nil) {
+		return store.Family{}, false, nil
+	}
+	if err != nil {
+		return store.Family{}, false, wrap(op, err)
+	}
+	grace, err := g.grace.Bytes()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return store.Family{}, false, wrap(op, err)
+	}
+	f, err := decodeFamily(id, rec, grace)
+	if err != nil {
+		return store.Family{}, false, fmt.Errorf("%s: %w", op, err)
+	}
+	return f, true, nil
+}
+
 // Redeem performs one refresh with one script run: one round trip (two
 // the first time a server sees the script: EVALSHA, then EVAL). A previous
 // token is replayed while r.Now < LastUsed + r.Grace, so a grace of 0
-// never replays. A Reused family leaves a stale entry in its user's index,
-// which readers skip.
+// never replays, and while the grace record that the rotation wrote
+// lives: until LastUsed plus the rotation's grace, by the Redis clock.
+// Past it, the previous token is still reused, by its generation. A Reused
+// family leaves a stale entry in its user's index, which readers skip.
+// Once the grace is over, the reaper frees the grace record (reaper.go).
 func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed, error) {
 	args := make([]any, 0, 7+len(r.Scope))
 	args = append(args, millis(r.Now), r.Grace.Milliseconds(), r.ClientID, r.Generation,
@@ -148,7 +247,8 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 	for _, sc := range r.Scope {
 		args = append(args, sc)
 	}
-	reply, err := redeemScript.Run(ctx, s.client, []string{s.familyKey(r.FamilyID)}, args...).Slice()
+	key, grace := s.familyKeys(r.FamilyID)
+	reply, err := redeemScript.Run(ctx, s.client, []string{key, grace}, args...).Slice()
 	if err != nil {
 		return store.Redeemed{}, wrap("redeem refresh token", err)
 	}
@@ -159,14 +259,17 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 	if code == redeemNotFound {
 		return store.Redeemed{}, fmt.Errorf("redeem refresh token of family %s: %w", r.FamilyID, store.ErrNotFound)
 	}
-	var rec string
-	if len(reply) == 2 {
+	var rec, graceRec string
+	if len(reply) >= 2 {
 		rec, _ = reply[1].(string)
+	}
+	if len(reply) == 3 {
+		graceRec, _ = reply[2].(string)
 	}
 	if rec == "" {
 		return store.Redeemed{}, fmt.Errorf("redeem refresh token: script reply %d has no family record", code)
 	}
-	f, err := decodeFamily(r.FamilyID, []byte(rec))
+	f, err := decodeFamily(r.FamilyID, []byte(rec), []byte(graceRec))
 	if err != nil {
 		return store.Redeemed{}, fmt.Errorf("redeem refresh token: %w", err)
 	}
@@ -174,6 +277,9 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 	switch code {
 	case redeemRotated:
 		res.Outcome = store.Rotated
+		res.Family.PreviousHash = slices.Clone(r.PresentedHash)
+		res.Family.SealedNext = slices.Clone(r.SealedNext)
+		s.reaper.add(grace, r.Grace)
 	case redeemReplayed:
 		res.Outcome = store.Replayed
 	case redeemReused:
@@ -193,16 +299,17 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 // RevokeFamily deletes a family; no error if it does not exist. Its entry
 // in the user's index stays until it expires; readers skip it.
 func (s *Store) RevokeFamily(ctx context.Context, id string) error {
-	return wrap("revoke family", s.client.Del(ctx, s.familyKey(id)).Err())
+	key, grace := s.familyKeys(id)
+	return wrap("revoke family", s.client.Del(ctx, key, grace).Err())
 }
 
 // ListFamilies returns the families of a user live at now, oldest first
 // (by Created, then ID). Two round trips: the index, then every family it
 // names, pipelined.
 func (s *Store) ListFamilies(ctx context.Context, userID string, now time.Time) ([]store.Family, error) {
-	fs, err := s.userFamilies(ctx, userID, strconv.FormatInt(millis(now), 10))
+	fs, err := s.userFamilies(ctx, "list families", userID, "("+deadScore(now))
 	if err != nil {
-		return nil, wrap("list families", err)
+		return nil, err
 	}
 	live := fs[:0]
 	for _, f := range fs {
@@ -222,17 +329,18 @@ func (s *Store) ListFamilies(ctx context.Context, userID string, now time.Time) 
 // deleted: an entry without a family may belong to a CreateFamily still
 // under way, and must stay.
 func (s *Store) RevokeUserFamilies(ctx context.Context, userID string) (int, error) {
-	fs, err := s.userFamilies(ctx, userID, "")
+	fs, err := s.userFamilies(ctx, "revoke user families", userID, "-inf")
 	if err != nil || len(fs) == 0 {
-		return 0, wrap("revoke user families", err)
+		return 0, err
 	}
 	dels := make([]*redis.IntCmd, len(fs))
-	ids := make([]any, len(fs))
+	members := make([]any, len(fs))
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, f := range fs {
-			dels[i], ids[i] = p.Del(ctx, s.familyKey(f.ID)), f.ID
+			key, grace := s.familyKeys(f.ID)
+			dels[i], members[i] = p.Del(ctx, key, grace), indexMember(f.ID)
 		}
-		p.ZRem(ctx, s.userFamiliesKey(userID), ids...)
+		p.ZRem(ctx, s.userFamiliesKey(userID), members...)
 		return nil
 	})
 	if err != nil {
@@ -240,47 +348,40 @@ func (s *Store) RevokeUserFamilies(ctx context.Context, userID string) (int, err
 	}
 	n := 0
 	for _, d := range dels {
-		n += int(d.Val())
+		if d.Val() > 0 {
+			n++
+		}
 	}
 	return n, nil
 }
 
-// userFamilies returns the stored families of userID whose absolute
-// deadline is after after (Unix ms; "" for all), in no order. It skips
-// index entries whose family is gone or is another user's.
-func (s *Store) userFamilies(ctx context.Context, userID, after string) ([]store.Family, error) {
-	by := &redis.ZRangeBy{Min: "-inf", Max: "+inf"}
-	if after != "" {
-		by.Min = "(" + after
+// userFamilies returns the stored families of userID whose index score is
+// above min (a ZRANGEBYSCORE bound), in no order. It skips index entries
+// whose family is gone or is another user's. Its errors start with op.
+func (s *Store) userFamilies(ctx context.Context, op, userID, min string) ([]store.Family, error) {
+	members, err := s.client.ZRangeByScore(ctx, s.userFamiliesKey(userID), &redis.ZRangeBy{Min: min, Max: "+inf"}).Result()
+	if err != nil || len(members) == 0 {
+		return nil, wrap(op, err)
 	}
-	ids, err := s.client.ZRangeByScore(ctx, s.userFamiliesKey(userID), by).Result()
-	if err != nil || len(ids) == 0 {
-		return nil, err
-	}
-	gets := make([]*redis.StringCmd, len(ids))
+	ids := make([]string, len(members))
+	gets := make([]familyGet, len(members))
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			gets[i] = p.Get(ctx, s.familyKey(id))
+		for i, m := range members {
+			ids[i] = memberFamilyID(m)
+			gets[i] = s.queueGetFamily(ctx, p, ids[i])
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
+		return nil, wrap(op, err)
 	}
 	var fs []store.Family
 	for i, g := range gets {
-		rec, err := g.Bytes()
-		if errors.Is(err, redis.Nil) {
-			continue
-		}
+		f, ok, err := g.result(op, ids[i])
 		if err != nil {
 			return nil, err
 		}
-		f, err := decodeFamily(ids[i], rec)
-		if err != nil {
-			return nil, err
-		}
-		if f.UserID == userID {
+		if ok && f.UserID == userID {
 			fs = append(fs, f)
 		}
 	}

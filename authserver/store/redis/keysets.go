@@ -16,15 +16,49 @@ const (
 )
 
 // swapKeySetScript stores ARGV[2] as the next version of the key set at
-// KEYS[1] if its version is still ARGV[1] (a missing key is version 0). It
-// replies {1, new version} or {0, stored version}.
+// KEYS[1] if its version is still ARGV[1] (a missing key is version 0),
+// and then announces the new version on the channel ARGV[3]. It replies
+// {1, new version} or {0, stored version}.
 var swapKeySetScript = redis.NewScript(`
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if v ~= tonumber(ARGV[1]) then return {0, v} end
 v = v + 1
 redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2])
+redis.call('PUBLISH', ARGV[3], v)
 return {1, v}
 `)
+
+// keySetChannel is where every successful swap is announced.
+func (s *Store) keySetChannel() string { return s.prefix + "keys-changed" }
+
+// WatchKeySet returns a channel that receives a value after every
+// successful SwapKeySet by any process on this Redis, through pub/sub, so
+// that key managers reload at once rather than at their next poll. go-redis
+// resubscribes after a lost connection; a message missed meanwhile is
+// caught by the managers' poll. The subscription ends with ctx.
+func (s *Store) WatchKeySet(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	sub := s.client.Subscribe(ctx, s.keySetChannel())
+	go func() {
+		defer sub.Close()
+		msgs := sub.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-msgs:
+				if !ok {
+					return
+				}
+				select {
+				case out <- struct{}{}:
+				default: // a reload is already due
+				}
+			}
+		}
+	}()
+	return out
+}
 
 // LoadKeySet returns the stored key set and its version; nil and 0 when
 // none was ever stored.
@@ -52,7 +86,7 @@ func (s *Store) SwapKeySet(ctx context.Context, version int64, data []byte) (int
 	if data == nil {
 		data = []byte{}
 	}
-	reply, err := swapKeySetScript.Run(ctx, s.client, []string{s.keySetKey()}, version, data).Int64Slice()
+	reply, err := swapKeySetScript.Run(ctx, s.client, []string{s.keySetKey()}, version, data, s.keySetChannel()).Int64Slice()
 	if err != nil {
 		return 0, false, wrap("swap key set", err)
 	}

@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,61 +23,135 @@ import (
 
 // TestMemoryPerFamily measures what an active family costs in Redis:
 // used_memory of a private server before and after 100,000 logins, each
-// rotated once (so that the previous hash and the sealed successor are
-// stored). Families look like the server's: 22-character ids and user ids
-// "u_"+22 (16 random bytes, base64url), 32-byte token hashes, scope
-// "profile orders:read", no claims, a 120-byte sealed successor, and the
-// default lifetimes. Users are not counted: only families and the
-// per-user family index. Slow: it runs only with AUTHSERVER_MEASURE=1.
+// rotated once, in two states:
+//
+//   - steady: the rotation's reuse grace is over and its grace record gone,
+//     as it is for all but the families refreshed in the last few seconds.
+//     The rotations happen a minute before the real time with a grace of
+//     0, so that their grace records are born expired and the reaper frees
+//     them within a second and a half (a longer grace would let 100,000 of
+//     them grow the key space's tables for good); the reading waits until
+//     they are all gone;
+//   - within-grace: every family was rotated within the grace (of an hour
+//     here, so that none expires before the reading), and its grace record
+//     is still there.
+//
+// Families look like the server's some days into their life: ids of 16
+// random bytes in base64url, user ids "u_" and 22 such characters, client
+// "mobile-app", scope "profile orders:read", no claims, 32-byte token
+// hashes, the server's 97-byte sealed successor, the default lifetimes
+// (idle 7 days, absolute 28), logged in 6 days ago and at generation 200,
+// so that every varint of the record is as wide as in such a family.
+// Users are not counted: only families and the per-user family index.
+// Slow: it runs only with AUTHSERVER_MEASURE=1.
 //
 //	AUTHSERVER_MEASURE=1 go test -run TestMemoryPerFamily -v ./authserver/store/redis
 func TestMemoryPerFamily(t *testing.T) {
 	if os.Getenv("AUTHSERVER_MEASURE") != "1" {
 		t.Skip("set AUTHSERVER_MEASURE=1 to measure memory per family (slow)")
 	}
-	const families = 100_000
-	for _, perUser := range []int{1, 4} {
-		t.Run(fmt.Sprintf("%d-per-user", perUser), func(t *testing.T) {
-			srv := redistest.StartServer(t)
-			const workers = 32
-			s := openStore(t, redisstore.Options{Addrs: []string{srv.Addr}, PoolSize: workers})
-			ctx := context.Background()
-			// Open every connection before the first reading: each costs
-			// the server some memory of its own.
-			parallel(t, workers, workers, func(int) error { return s.Ping(ctx) })
-			before := usedMemory(t, srv.Addr)
+	const families, workers = 100_000, 32
+	for _, state := range []string{"steady", "within-grace"} {
+		for _, perUser := range []int{1, 4} {
+			t.Run(fmt.Sprintf("%s/%d-per-user", state, perUser), func(t *testing.T) {
+				srv := redistest.StartServer(t)
+				s := openStore(t, redisstore.Options{Addrs: []string{srv.Addr}, PoolSize: workers})
+				c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+				defer c.Close()
+				ctx := context.Background()
+				// Open every connection before the first reading: each costs
+				// the server some memory of its own.
+				parallel(t, workers, workers, func(int) error { return s.Ping(ctx) })
+				before := usedMemory(t, srv.Addr)
 
-			now := time.Now().UTC().Truncate(time.Second)
-			parallel(t, workers, families, func(i int) error {
-				f := store.Family{
-					ID: randomID(), UserID: "u_" + userID(i/perUser), ClientID: "mobile-app",
-					Scope: []string{"profile", "orders:read"}, Created: now, LastUsed: now,
-					IdleTTL: 168 * time.Hour, ExpiresAt: now.Add(672 * time.Hour), CurrentHash: randomBytes(32),
+				now := time.Now().UTC()
+				created := now.Add(-6 * 24 * time.Hour)
+				rotation, grace := now.Add(-time.Minute), time.Duration(0)
+				if state == "within-grace" {
+					rotation, grace = now, time.Hour
 				}
-				if err := s.CreateFamily(ctx, f); err != nil {
+				ids := make([]string, families)
+				parallel(t, workers, families, func(i int) error {
+					ids[i] = randomID()
+					f := store.Family{
+						ID: ids[i], UserID: "u_" + userID(i/perUser), ClientID: "mobile-app",
+						Scope: []string{"profile", "orders:read"}, Created: created, LastUsed: created,
+						IdleTTL: 168 * time.Hour, ExpiresAt: created.Add(672 * time.Hour),
+						Generation: 200, CurrentHash: randomBytes(32),
+					}
+					if err := s.CreateFamily(ctx, f); err != nil {
+						return err
+					}
+					res, err := s.Redeem(ctx, store.Redemption{
+						FamilyID: f.ID, ClientID: f.ClientID, Generation: f.Generation, PresentedHash: f.CurrentHash,
+						NewHash: randomBytes(32), SealedNext: randomBytes(97), Now: rotation, Grace: grace,
+					})
+					if err == nil && res.Outcome != store.Rotated {
+						err = fmt.Errorf("redeem: %v", res.Outcome)
+					}
 					return err
-				}
-				res, err := s.Redeem(ctx, store.Redemption{
-					FamilyID: f.ID, ClientID: f.ClientID, PresentedHash: f.CurrentHash,
-					NewHash: randomBytes(32), SealedNext: randomBytes(120), Now: now.Add(time.Minute), Grace: 10 * time.Second,
 				})
-				if err == nil && res.Outcome != store.Rotated {
-					err = fmt.Errorf("redeem: %v", res.Outcome)
+				keys := int64(families + families/perUser)
+				if state == "within-grace" {
+					keys += families
 				}
-				return err
-			})
-			after := usedMemory(t, srv.Addr)
+				awaitKeys(t, c, keys)
+				after := usedMemory(t, srv.Addr)
 
-			c := redis.NewClient(&redis.Options{Addr: srv.Addr})
-			defer c.Close()
-			famKey, _ := c.RandomKey(ctx).Result()
-			t.Logf("%d families, %d per user: used_memory %d -> %d bytes: %.0f bytes per family",
-				families, perUser, before, after, float64(after-before)/families)
-			for _, k := range []string{famKey, "authserver:uf:{u_" + userID(0) + "}"} {
-				usage, _ := c.MemoryUsage(ctx, k).Result()
-				t.Logf("MEMORY USAGE %s = %d bytes", k, usage)
-			}
-		})
+				mainSlots, expiresSlots := tableSlots(t, c, keys)
+				t.Logf("%s, %d per user: used_memory %d -> %d bytes, %d keys: %.0f bytes per family, %.0f of them bucket arrays (%d and %d slots)",
+					state, perUser, before, after, keys, float64(after-before)/families,
+					float64(8*(mainSlots+expiresSlots))/families, mainSlots, expiresSlots)
+				// MEMORY USAGE counts the key's allocations but for its expiry
+				// entry and its share of the dictionaries' bucket arrays.
+				id := ids[slices.IndexFunc(ids, func(id string) bool { return !strings.ContainsAny(rawID(id), "{}") })]
+				family := "authserver:f" + rawID(id)
+				for _, k := range []string{family, "authserver:g{" + family + "}", "authserver:uf{u_" + userID(0) + "}"} {
+					if usage, err := c.MemoryUsage(ctx, k).Result(); err == nil {
+						t.Logf("MEMORY USAGE %q = %d bytes", k, usage)
+					}
+				}
+			})
+		}
+	}
+}
+
+// tableSlots returns the number of bucket slots of the key space and of
+// its expiry table, when every one of the n keys has an expiry (MEMORY
+// STATS counts 24 bytes an entry, 8 a slot, and for the key space 16 more
+// a key, its value's object header). The tables grow by powers of two, so
+// their slots cost between 8 and 16 bytes a key each.
+func tableSlots(t *testing.T, c *redis.Client, n int64) (main, expires int64) {
+	t.Helper()
+	stats, err := c.Do(context.Background(), "MEMORY", "STATS").Result()
+	if err != nil {
+		t.Fatalf("MEMORY STATS: %v", err)
+	}
+	m, _ := stats.(map[any]any)
+	db, _ := m["db.0"].(map[any]any)
+	main, _ = db["overhead.hashtable.main"].(int64)
+	expires, _ = db["overhead.hashtable.expires"].(int64)
+	return (main - 40*n) / 8, (expires - 24*n) / 8
+}
+
+// awaitKeys waits until the server holds n keys: until the keys that were
+// born expired are gone.
+func awaitKeys(t *testing.T, c *redis.Client, n int64) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got, err := c.DBSize(ctx).Result()
+		if err != nil {
+			t.Fatalf("DBSIZE: %v", err)
+		}
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DBSIZE = %d after a minute, want %d", got, n)
+		}
+		time.Sleep(100 * time.Millisecond) // polling for the reaper
 	}
 }
 
@@ -160,6 +236,12 @@ func randomBytes(n int) []byte {
 
 // randomID returns an id like the server's: 16 random bytes, base64url.
 func randomID() string { return base64.RawURLEncoding.EncodeToString(randomBytes(16)) }
+
+// rawID returns the bytes of an id that randomID returned.
+func rawID(id string) string {
+	b, _ := base64.RawURLEncoding.DecodeString(id)
+	return string(b)
+}
 
 // userID returns the i-th user's id body, 22 characters like the server's.
 func userID(i int) string {

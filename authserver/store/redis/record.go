@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -12,35 +13,48 @@ import (
 	"github.com/oauthkit/authserver/authserver/store"
 )
 
-// A family is one Redis string, a compact binary record rather than a
-// hash: the sealed successor (about 120 bytes) is longer than the 64
-// bytes up to which Redis keeps a hash in its compact listpack encoding,
-// and a hash in its table encoding costs 2.6 times the memory (measured on
-// Redis 7.0: 1,221 against 469 bytes per family). Lua reads and rewrites
-// the record with struct.pack and struct.unpack. Layout, big-endian:
+// A family is two Redis strings, each a compact binary record rather than
+// a hash (a hash holding the sealed successor outgrows the compact
+// listpack encoding and then costs 2.6 times the memory):
 //
-//	offset size
-//	0      1    recordVersion
-//	1      8    Created, Unix ms (signed)
-//	9      8    LastUsed, Unix ms
-//	17     8    IdleTTL, ms
-//	25     8    ExpiresAt, Unix ms
-//	33     4    Generation
-//	37     ...  seven strings, each a 2-byte length and the bytes:
-//	            ClientID, UserID, Scope (space-separated),
-//	            Claims (JSON object, empty when there are none),
-//	            CurrentHash, PreviousHash, SealedNext
+//   - the family record, which lives as long as the family;
+//   - the grace record, the previous token's hash and the sealed
+//     successor, which serve only retries within the reuse grace and so
+//     live only until LastUsed + the grace.
 //
-// The Redeem script copies the client-to-claims strings as they are and
-// rewrites the header fields and the last three strings; keep the two in
-// step, and bump recordVersion for any other layout.
-const (
-	recordVersion = 1
-	headerLen     = 37
-	maxField      = math.MaxUint16
-)
+// Every integer is a varint (encoding/binary: Uvarint, or Varint, which
+// is zig-zag), and every time is Unix milliseconds, stored relative to
+// Created where it can be. The family record:
+//
+//	recordVersion          1 byte
+//	Created                Varint, Unix ms
+//	IdleTTL                Varint, ms
+//	ExpiresAt - Created    Varint, ms
+//	ClientID               Uvarint length, bytes
+//	UserID                 Uvarint length<<1 | packed, bytes
+//	Scope                  Uvarint length, bytes (space-separated)
+//	Claims                 Uvarint length, bytes (JSON; empty when none)
+//	LastUsed - Created     Varint, ms      \
+//	Generation             Uvarint          > rewritten by every rotation
+//	CurrentHash            the rest        /
+//
+// A user id that is unpadded base64url text (the server's "u_" and 22
+// characters are) is stored decoded, with packed set: 18 bytes, not 24.
+//
+// The grace record, whose layout goes with recordVersion:
+//
+//	Generation             Uvarint, the family's generation when written
+//	PreviousHash           Uvarint length, bytes
+//	SealedNext             the rest
+//
+// The Redeem script (families.go) reads and writes both in Lua; keep the
+// two in step, and bump recordVersion for any other layout.
+const recordVersion = 2
 
-// encodeFamily returns the stored form of f.
+// errBadRecord reports a stored family this code cannot read.
+var errBadRecord = errors.New("malformed family record")
+
+// encodeFamily returns the family record of f.
 func encodeFamily(f store.Family) ([]byte, error) {
 	for _, sc := range f.Scope {
 		if sc == "" || strings.ContainsAny(sc, " \t\r\n") {
@@ -54,74 +68,155 @@ func encodeFamily(f store.Family) ([]byte, error) {
 			return nil, fmt.Errorf("encode family: claims: %w", err)
 		}
 	}
-	fields := [][]byte{
-		[]byte(f.ClientID), []byte(f.UserID), []byte(strings.Join(f.Scope, " ")), claims,
-		f.CurrentHash, f.PreviousHash, f.SealedNext,
-	}
-	n := headerLen
-	for _, b := range fields {
-		if len(b) > maxField {
-			return nil, errors.New("encode family: a field is longer than 65535 bytes")
-		}
-		n += 2 + len(b)
-	}
-	rec := make([]byte, 0, n)
+	user, packed := packUserID(f.UserID)
+	scope := strings.Join(f.Scope, " ")
+	created := millis(f.Created)
+	rec := make([]byte, 0, 48+len(f.ClientID)+len(user)+len(scope)+len(claims)+len(f.CurrentHash))
 	rec = append(rec, recordVersion)
-	rec = binary.BigEndian.AppendUint64(rec, uint64(millis(f.Created)))
-	rec = binary.BigEndian.AppendUint64(rec, uint64(millis(f.LastUsed)))
-	rec = binary.BigEndian.AppendUint64(rec, uint64(f.IdleTTL.Milliseconds()))
-	rec = binary.BigEndian.AppendUint64(rec, uint64(millis(f.ExpiresAt)))
-	rec = binary.BigEndian.AppendUint32(rec, f.Generation)
-	for _, b := range fields {
-		rec = binary.BigEndian.AppendUint16(rec, uint16(len(b)))
-		rec = append(rec, b...)
-	}
-	return rec, nil
+	rec = binary.AppendVarint(rec, created)
+	rec = binary.AppendVarint(rec, f.IdleTTL.Milliseconds())
+	rec = binary.AppendVarint(rec, millis(f.ExpiresAt)-created)
+	rec = appendText(rec, f.ClientID)
+	rec = binary.AppendUvarint(rec, uint64(len(user))<<1|packed)
+	rec = append(rec, user...)
+	rec = appendText(rec, scope)
+	rec = appendText(rec, string(claims))
+	rec = binary.AppendVarint(rec, millis(f.LastUsed)-created)
+	rec = binary.AppendUvarint(rec, uint64(f.Generation))
+	return append(rec, f.CurrentHash...), nil
 }
 
-// errBadRecord reports a stored family this code cannot read.
-var errBadRecord = errors.New("malformed family record")
+func appendText(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
 
-// decodeFamily parses the stored form of family id.
-func decodeFamily(id string, rec []byte) (store.Family, error) {
-	if len(rec) < headerLen || rec[0] != recordVersion {
+// decodeFamily parses the family record rec of family id and, if grace is
+// the grace record of its current generation, takes PreviousHash and
+// SealedNext from it. Any other grace record (none, or a stale one) leaves
+// them empty.
+func decodeFamily(id string, rec, grace []byte) (store.Family, error) {
+	d := decoder{b: rec}
+	if len(rec) == 0 || d.byte() != recordVersion {
 		return store.Family{}, fmt.Errorf("decode family %s: %w", id, errBadRecord)
 	}
-	i64 := func(off int) int64 { return int64(binary.BigEndian.Uint64(rec[off:])) }
-	f := store.Family{
-		ID:         id,
-		Created:    fromMillis(i64(1)),
-		LastUsed:   fromMillis(i64(9)),
-		IdleTTL:    time.Duration(i64(17)) * time.Millisecond,
-		ExpiresAt:  fromMillis(i64(25)),
-		Generation: binary.BigEndian.Uint32(rec[33:]),
+	created := d.varint()
+	f := store.Family{ID: id, Created: fromMillis(created)}
+	f.IdleTTL = time.Duration(d.varint()) * time.Millisecond
+	f.ExpiresAt = fromMillis(created + d.varint())
+	f.ClientID = string(d.text(d.uvarint()))
+	n := d.uvarint()
+	f.UserID = unpackUserID(d.text(n>>1), n&1)
+	if scope := d.text(d.uvarint()); len(scope) > 0 {
+		f.Scope = strings.Split(string(scope), " ")
 	}
-	rest := rec[headerLen:]
-	var fields [7][]byte
-	for i := range fields {
-		if len(rest) < 2 {
-			return store.Family{}, fmt.Errorf("decode family %s: %w", id, errBadRecord)
-		}
-		n := int(binary.BigEndian.Uint16(rest))
-		if len(rest) < 2+n {
-			return store.Family{}, fmt.Errorf("decode family %s: %w", id, errBadRecord)
-		}
-		fields[i], rest = rest[2:2+n:2+n], rest[2+n:]
-	}
-	if len(rest) != 0 {
+	claims := d.text(d.uvarint())
+	f.LastUsed = fromMillis(created + d.varint())
+	gen := d.uvarint()
+	f.CurrentHash = nilIfEmpty(d.rest())
+	if d.err || gen > math.MaxUint32 {
 		return store.Family{}, fmt.Errorf("decode family %s: %w", id, errBadRecord)
 	}
-	f.ClientID, f.UserID = string(fields[0]), string(fields[1])
-	if len(fields[2]) > 0 {
-		f.Scope = strings.Split(string(fields[2]), " ")
-	}
-	if len(fields[3]) > 0 {
-		if err := json.Unmarshal(fields[3], &f.Claims); err != nil {
+	f.Generation = uint32(gen)
+	if len(claims) > 0 {
+		if err := json.Unmarshal(claims, &f.Claims); err != nil {
 			return store.Family{}, fmt.Errorf("decode family %s: claims: %w", id, err)
 		}
 	}
-	f.CurrentHash, f.PreviousHash, f.SealedNext = nilIfEmpty(fields[4]), nilIfEmpty(fields[5]), nilIfEmpty(fields[6])
+	if len(grace) > 0 {
+		g := decoder{b: grace}
+		gen := g.uvarint()
+		previous := g.text(g.uvarint())
+		sealed := g.rest()
+		if g.err {
+			return store.Family{}, fmt.Errorf("decode family %s: grace: %w", id, errBadRecord)
+		}
+		if gen == uint64(f.Generation) {
+			f.PreviousHash, f.SealedNext = nilIfEmpty(previous), nilIfEmpty(sealed)
+		}
+	}
 	return f, nil
+}
+
+// encodeGrace returns the grace record that the Redeem script writes
+// after rotating to generation gen; tests use it to check the layout.
+func encodeGrace(gen uint32, previous, sealed []byte) []byte {
+	b := binary.AppendUvarint(nil, uint64(gen))
+	b = binary.AppendUvarint(b, uint64(len(previous)))
+	b = append(b, previous...)
+	return append(b, sealed...)
+}
+
+// decoder reads a record front to back; past a malformed part it returns
+// zero values and sets err.
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.err = true
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) text(n uint64) []byte {
+	if n > uint64(len(d.b)) {
+		d.err = true
+		return nil
+	}
+	t := d.b[:n:n]
+	d.b = d.b[n:]
+	return t
+}
+
+func (d *decoder) rest() []byte {
+	r := d.b
+	d.b = nil
+	return r
+}
+
+// packUserID returns the stored form of a user id and whether it is
+// packed: the decoded bytes of unpadded base64url text, or the id itself.
+func packUserID(id string) (string, uint64) {
+	if len(id)%4 == 1 {
+		return id, 0
+	}
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || base64.RawURLEncoding.EncodeToString(b) != id {
+		return id, 0
+	}
+	return string(b), 1
+}
+
+func unpackUserID(b []byte, packed uint64) string {
+	if packed == 1 {
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return string(b)
 }
 
 func nilIfEmpty(b []byte) []byte {

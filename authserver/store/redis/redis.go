@@ -3,19 +3,28 @@
 // a master name gives Sentinel, several addresses give Cluster.
 //
 // Every state change is one Redis command, one Lua script or one pipeline,
-// so it is one round trip and, where it touches one key, atomic. Redeem is
-// a single script on the family's one key, so that of any number of
-// concurrent redemptions of a token exactly one rotates the family, on any
-// number of servers.
+// so it is one round trip and, where it touches one Cluster slot, atomic.
+// Redeem is a single script on the family's two keys, which share a slot,
+// so that of any number of concurrent redemptions of a token exactly one
+// rotates the family, on any number of servers.
 //
 // Expiry decisions are taken on the now a caller passes, never on the
-// Redis clock, and every key that can die carries a native expiry (the
-// family's idle or absolute deadline, the end of a lockout window, the
-// end of a token's denial), so nothing grows without bound and no cleanup
-// job is needed. Times are kept to the millisecond.
+// Redis clock (but for the end of a family's reuse grace, see Redeem), and
+// every key that can die carries a native expiry (the family's idle or
+// absolute deadline, the end of its reuse grace, the end of a lockout
+// window, the end of a token's denial), so nothing grows without bound and
+// no cleanup job is needed. Each Store reads the grace records it wrote
+// once they have expired, so that Redis frees them at once (reaper.go).
+// Times are kept to the millisecond.
 //
-// Redis Cluster: every key of one family, and of one user, shares a hash
-// tag, so each script touches one slot. A user's family index lives in
+// A family is kept small, for memory is what a Redis deployment is sized
+// by: a compact record that lives as long as the family, and a second one,
+// with what only retries within the reuse grace need (the previous token's
+// hash and the sealed successor), that lives only as long as the grace.
+// See record.go and familykeys.go, and docs/redis.md for the measurements.
+//
+// Redis Cluster: the keys of one family, and every key of one user, share
+// a slot, so each script touches one slot. A user's family index lives in
 // another slot than the families it lists; see docs/redis.md for how it
 // stays correct without cross-slot transactions.
 package redisstore
@@ -25,6 +34,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -79,6 +89,7 @@ type Options struct {
 type Store struct {
 	client redis.UniversalClient
 	prefix string
+	reaper *reaper // frees expired grace records
 }
 
 // Open connects to Redis as opts say and pings it, waiting at most
@@ -103,7 +114,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		client.Close()
 		return nil, fmt.Errorf("open redis store: ping %s: %w: %w", strings.Join(opts.Addrs, ","), store.ErrUnavailable, err)
 	}
-	return &Store{client: client, prefix: prefix}, nil
+	return &Store{client: client, prefix: prefix, reaper: newReaper(client, time.Now)}, nil
 }
 
 // universalOptions translates opts, with their defaults, for go-redis.
@@ -157,15 +168,16 @@ func (s *Store) Ping(ctx context.Context) error {
 	return wrap("ping redis", s.client.Ping(ctx).Err())
 }
 
-// Close closes the connections.
+// Close stops the reaper of grace records and closes the connections.
 func (s *Store) Close() error {
+	s.reaper.close()
 	return s.client.Close()
 }
 
-// Keys. Every key of one family, or of one user, carries the family id or
-// the user name as its Cluster hash tag. docs/redis.md lists them all.
-func (s *Store) familyKey(id string) string       { return s.prefix + "f:{" + id + "}" }
-func (s *Store) userFamiliesKey(id string) string { return s.prefix + "uf:{" + id + "}" }
+// Keys. The keys of one family share a Cluster slot (see familyKeys), and
+// every key of one user carries the user name or id as its hash tag.
+// docs/redis.md lists them all.
+func (s *Store) userFamiliesKey(id string) string { return s.prefix + "uf{" + id + "}" }
 func (s *Store) userKey(name string) string       { return s.prefix + "u:{" + name + "}" }
 func (s *Store) userIDKey(id string) string       { return s.prefix + "uid:{" + id + "}" }
 func (s *Store) usersKey() string                 { return s.prefix + "users" }
@@ -207,3 +219,16 @@ func unavailable(err error) bool {
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// SetLogger sends go-redis's own messages (failed dials, Sentinel
+// failovers) to log, at warn level, instead of the standard logger, so
+// that they come out in the server's format. It affects every client of
+// the process.
+func SetLogger(log *slog.Logger) { redis.SetLogger(goRedisLogger{log}) }
+
+type goRedisLogger struct{ log *slog.Logger }
+
+// Printf implements go-redis's logging interface.
+func (l goRedisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}

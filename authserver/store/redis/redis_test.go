@@ -1,12 +1,15 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -41,6 +44,65 @@ func openStore(t testing.TB, opts redisstore.Options) *redisstore.Store {
 func TestConformance(t *testing.T) {
 	addrs := []string{redistest.SharedAddr(t)}
 	storetest.RunTests(t, newStore(addrs, addrs, ""))
+	t.Run("FamilyKeyForms", func(t *testing.T) { testFamilyKeyForms(t, newStore(addrs, addrs, "")(t)) })
+}
+
+// testFamilyKeyForms runs every family operation on ids of each key form
+// (docs/redis.md): server ids named by their bytes, server ids whose bytes
+// hold a brace, text ids with and without braces. The suite's ids are all
+// text; on a Cluster, a family whose two keys fell in two slots would fail
+// with CROSSSLOT.
+func testFamilyKeyForms(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	// Redis expires grace records by its own clock: the rotations happen
+	// at the real time.
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	ids := []string{"fam-text", "}fam{braces}", "{", base64.RawURLEncoding.EncodeToString([]byte("0123456789abcde}"))}
+	for range 40 {
+		ids = append(ids, randomID())
+	}
+	var fs []store.Family
+	for i, id := range ids {
+		f := testFamily(id, now)
+		f.UserID = "u_forms"
+		if err := s.CreateFamily(ctx, f); err != nil {
+			t.Fatalf("CreateFamily(%q): %v", id, err)
+		}
+		f = rotate(t, s, f, now.Add(time.Duration(i)*time.Millisecond))
+		r := redemption(f, f.LastUsed.Add(time.Second), 10*time.Second, "retry")
+		r.Generation, r.PresentedHash = f.Generation-1, f.PreviousHash
+		res, err := s.Redeem(ctx, r)
+		if err != nil || res.Outcome != store.Replayed || !bytes.Equal(res.Family.SealedNext, f.SealedNext) {
+			t.Fatalf("Redeem(%q) of the previous token = %v, %v; want replayed", id, res.Outcome, err)
+		}
+		got, err := s.GetFamily(ctx, id, f.LastUsed)
+		if err != nil || !bytes.Equal(got.PreviousHash, f.PreviousHash) || !bytes.Equal(got.SealedNext, f.SealedNext) {
+			t.Fatalf("GetFamily(%q) = previous %x, successor %q, %v; want %x, %q", id, got.PreviousHash, got.SealedNext, err, f.PreviousHash, f.SealedNext)
+		}
+		fs = append(fs, f)
+	}
+	later := now.Add(time.Minute)
+	list, err := s.ListFamilies(ctx, "u_forms", later)
+	if err != nil || len(list) != len(ids) {
+		t.Fatalf("ListFamilies = %d families, %v; want %d", len(list), err, len(ids))
+	}
+	// A reuse and a revocation delete both keys of a family.
+	r := redemption(fs[0], later, 10*time.Second, "thief")
+	r.Generation, r.PresentedHash = fs[0].Generation-1, fs[0].PreviousHash
+	if res, err := s.Redeem(ctx, r); err != nil || res.Outcome != store.Reused {
+		t.Fatalf("Redeem(%q) of the previous token after the grace = %v, %v; want reused", fs[0].ID, res.Outcome, err)
+	}
+	if err := s.RevokeFamily(ctx, fs[1].ID); err != nil {
+		t.Fatalf("RevokeFamily(%q): %v", fs[1].ID, err)
+	}
+	if n, err := s.RevokeUserFamilies(ctx, "u_forms"); err != nil || n != len(ids)-2 {
+		t.Fatalf("RevokeUserFamilies = %d, %v; want %d", n, err, len(ids)-2)
+	}
+	for _, id := range ids {
+		if _, err := s.GetFamily(ctx, id, later); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetFamily(%q) after the revocations: error = %v, want ErrNotFound", id, err)
+		}
+	}
 }
 
 func TestTwoProcessRedeem(t *testing.T) {
@@ -62,11 +124,13 @@ func TestCluster(t *testing.T) {
 	for _, addr := range addrs {
 		setACLUser(t, addr, "+cluster|slots", "+command")
 	}
-	storetest.RunTests(t, func(t *testing.T) store.Store {
+	newStore := func(t *testing.T) store.Store {
 		prefix := redistest.Prefix(t)
 		redistest.CleanupPrefix(t, addrs, prefix)
 		return openStore(t, redisstore.Options{Addrs: addrs, Username: aclUser, Password: aclPassword, KeyPrefix: prefix})
-	})
+	}
+	storetest.RunTests(t, newStore)
+	t.Run("FamilyKeyForms", func(t *testing.T) { testFamilyKeyForms(t, newStore(t)) })
 }
 
 func TestSentinel(t *testing.T) {
@@ -83,6 +147,7 @@ var aclCommands = []string{
 	"+hset", "+hget", "+hgetall", "+hmget", "+sadd", "+srem", "+smembers",
 	"+zadd", "+zrem", "+zrangebyscore", "+zremrangebyscore",
 	"+eval", "+evalsha", "+multi", "+exec",
+	"+publish", "+subscribe", "+unsubscribe", "&authserver-test-*",
 }
 
 const aclUser, aclPassword = "authserver", "acl-test-password"

@@ -53,6 +53,8 @@ func TestRoundTrips(t *testing.T) {
 			t.Fatalf("SCRIPT LOAD: %v", err)
 		}
 	}
+	// The reaper's reads of expired grace records are not the operations'.
+	s.reaper.close()
 	var count roundTrips
 	s.client.AddHook(&count)
 
@@ -66,7 +68,7 @@ func TestRoundTrips(t *testing.T) {
 	redeem := func() error {
 		res, err := s.Redeem(ctx, store.Redemption{
 			FamilyID: f.ID, ClientID: f.ClientID, Generation: gen, PresentedHash: hash(fmt.Sprint(gen)),
-			NewHash: hash(fmt.Sprint(gen + 1)), SealedNext: make([]byte, 120), Now: now.Add(time.Duration(gen+1) * time.Second),
+			NewHash: hash(fmt.Sprint(gen + 1)), SealedNext: make([]byte, 97), Now: now.Add(time.Duration(gen+1) * time.Second),
 		})
 		if err == nil && res.Outcome != store.Rotated {
 			err = fmt.Errorf("outcome %v", res.Outcome)

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"slices"
 	"testing"
@@ -36,14 +37,19 @@ func TestKeySchema(t *testing.T) {
 	if err := s.CreateUser(ctx, store.User{ID: "u_alice", Name: "alice", PasswordHash: "$argon2id$x", Created: now}); err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
+	// A server id (16 bytes, base64url) is named by its bytes; any other
+	// id in text.
+	raw := "0123456789abcdef"
+	server := testFamily(base64.RawURLEncoding.EncodeToString([]byte(raw)), now)
 	short, long := testFamily("fam-short", now), testFamily("fam-long", now)
 	long.ExpiresAt = now.Add(48 * time.Hour)
-	for _, f := range []store.Family{short, long} {
+	for _, f := range []store.Family{server, short, long} {
 		if err := s.CreateFamily(ctx, f); err != nil {
 			t.Fatalf("CreateFamily: %v", err)
 		}
 	}
-	rotated := rotate(t, s, short, now.Add(time.Minute))
+	rotatedAt := now.Add(time.Minute)
+	server, short = rotate(t, s, server, rotatedAt), rotate(t, s, short, rotatedAt)
 	if _, _, err := s.SwapKeySet(ctx, 0, []byte("keys")); err != nil {
 		t.Fatalf("SwapKeySet: %v", err)
 	}
@@ -54,6 +60,7 @@ func TestKeySchema(t *testing.T) {
 		t.Fatalf("RevokeToken: %v", err)
 	}
 	never := time.Time{}
+	graceEnd := rotatedAt.Add(10 * time.Second) // rotate's grace
 	tests := []struct {
 		key     string
 		typ     string
@@ -63,10 +70,13 @@ func TestKeySchema(t *testing.T) {
 		{p + "u:{alice}", "hash", never},
 		{p + "uid:{u_alice}", "string", never},
 		{p + "keyset", "hash", never},
-		{p + "f:{fam-short}", "string", rotated.Expiry()},
-		{p + "f:{fam-long}", "string", long.Expiry()},
+		{p + "f" + raw, "string", server.Expiry()},
+		{p + "g{" + p + "f" + raw + "}", "string", graceEnd},
+		{p + "f{fam-short}", "string", short.Expiry()},
+		{p + "f{fam-short}g", "string", graceEnd},
+		{p + "f{fam-long}", "string", long.Expiry()},
 		// The index lives as long as its longest-lived family could.
-		{p + "uf:{u_alice}", "zset", long.ExpiresAt},
+		{p + "uf{u_alice}", "zset", long.ExpiresAt},
 		{p + "lo:ip:192.0.2.1", "string", now.Add(15 * time.Minute)},
 		{p + "rt:jti-1", "string", now.Add(10 * time.Minute)},
 	}
@@ -74,17 +84,17 @@ func TestKeySchema(t *testing.T) {
 	for _, tc := range tests {
 		want = append(want, tc.key)
 		if typ := c.Type(ctx, tc.key).Val(); typ != tc.typ {
-			t.Errorf("TYPE %s = %q, want %q", tc.key, typ, tc.typ)
+			t.Errorf("TYPE %q = %q, want %q", tc.key, typ, tc.typ)
 		}
 		ms, err := c.Do(ctx, "PEXPIRETIME", tc.key).Int64()
 		if err != nil {
-			t.Fatalf("PEXPIRETIME %s: %v", tc.key, err)
+			t.Fatalf("PEXPIRETIME %q: %v", tc.key, err)
 		}
 		switch {
 		case tc.expires.IsZero() && ms != -1:
-			t.Errorf("%s expires at %v, want never", tc.key, time.UnixMilli(ms))
+			t.Errorf("%q expires at %v, want never", tc.key, time.UnixMilli(ms))
 		case !tc.expires.IsZero() && ms != tc.expires.UnixMilli():
-			t.Errorf("%s expires at %v, want %v", tc.key, time.UnixMilli(ms).UTC(), tc.expires)
+			t.Errorf("%q expires at %v, want %v", tc.key, time.UnixMilli(ms).UTC(), tc.expires)
 		}
 	}
 	got, err := c.Keys(ctx, p+"*").Result()
@@ -95,6 +105,21 @@ func TestKeySchema(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("keys = %q, want %q", got, want)
+	}
+
+	// The index names a server id by its bytes, and scores every family
+	// by its absolute deadline in Unix seconds.
+	index, err := c.ZRangeWithScores(ctx, p+"uf{u_alice}", 0, -1).Result()
+	if err != nil {
+		t.Fatalf("ZRANGE: %v", err)
+	}
+	wantIndex := []redis.Z{
+		{Score: float64(server.ExpiresAt.Unix()), Member: raw},
+		{Score: float64(short.ExpiresAt.Unix()), Member: short.ID},
+		{Score: float64(long.ExpiresAt.Unix()), Member: long.ID},
+	}
+	if !slices.Equal(index, wantIndex) {
+		t.Errorf("index = %v, want %v", index, wantIndex)
 	}
 }
 
@@ -137,7 +162,7 @@ func TestUserIndex(t *testing.T) {
 	if err := s.RevokeFamily(ctx, gone.ID); err != nil {
 		t.Fatalf("RevokeFamily: %v", err)
 	}
-	index := p + "uf:{u_alice}"
+	index := p + "uf{u_alice}"
 	if list, err := s.ListFamilies(ctx, "u_alice", now); err != nil || len(list) != 1 || list[0].ID != mine.ID {
 		t.Fatalf("ListFamilies(u_alice) = %v, %v; want only %s", list, err, mine.ID)
 	}

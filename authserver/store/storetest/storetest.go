@@ -28,8 +28,9 @@
 //
 // The child runs the calling test again (selected by t.Name() with
 // -test.run), so that test must do nothing but this call. A networked
-// backend derives its namespace (a key prefix, say) from filepath.Base(dir),
-// which is unique to the run and the same in both processes.
+// backend derives its namespace (a key prefix, say) from the whole path
+// dir, a hash of it for instance: the path is unique to the run and the
+// same in both processes, its base name is not (t.TempDir names it 001).
 //
 // # Time
 //
