@@ -13,6 +13,8 @@
 #   OIDC_PROVIDER_VERSION another oidc-provider version than the pinned one
 #   STORES                authserver stores to measure (default "embedded redis";
 #                         redis only when 127.0.0.1:6379 answers)
+#   SIGNERS               authserver signing backends (default "go openssl";
+#                         openssl only where cgo and libssl-dev can build it)
 #
 # Everything runs on 127.0.0.1; every build and install goes to a temporary
 # directory, removed at the end with every process this script started.
@@ -31,7 +33,15 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== build" >&2
-CGO_ENABLED=0 go build -trimpath -o "$work/authserver" ./cmd/authserver
+CGO_ENABLED=0 go build -trimpath -o "$work/authserver-go" ./cmd/authserver
+signers=()
+for signer in ${SIGNERS:-go openssl}; do
+	if [[ "$signer" == openssl ]] && ! CGO_ENABLED=1 go build -tags openssl -trimpath -o "$work/authserver-openssl" ./cmd/authserver; then
+		echo "== the OpenSSL build failed (no gcc or libssl-dev?): left out" >&2
+		continue
+	fi
+	signers+=("$signer")
+done
 go build -o "$work/authbench" ./cmd/authbench
 bench/node-oidc-provider/install.sh "$work/node" "${OIDC_PROVIDER_VERSION:-}"
 
@@ -41,19 +51,21 @@ common=(-warmup 3s "${flags[@]}")
 secret=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
 results=()
 for round in $(seq "${ROUNDS:-1}"); do
+	for signer in "${signers[@]}"; do
 	for store in ${STORES:-embedded redis}; do
 		if [[ "$store" == redis ]] && ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
 			echo "== authserver ($store store): skipped, no Redis at 127.0.0.1:6379" >&2
 			continue
 		fi
-		echo "== round $round: authserver ($store store)" >&2
-		out="$work/authserver-$store-$round.json"
-		if "$work/authbench" -start "$work/authserver" -store "$store" -json-out "$out" "${common[@]}"; then
+		echo "== round $round: authserver ($store store, $signer signer)" >&2
+		out="$work/authserver-$signer-$store-$round.json"
+		if "$work/authbench" -start "$work/authserver-$signer" -signer "$signer" -store "$store" -json-out "$out" "${common[@]}"; then
 			results+=("$out")
 		else
-			echo "== authserver ($store store): failed, left out of the comparison" >&2
+			echo "== authserver ($store store, $signer signer): failed, left out of the comparison" >&2
 		fi
 		echo
+	done
 	done
 
 	for workers in 1 2; do

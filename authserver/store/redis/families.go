@@ -142,11 +142,14 @@ return {UNKNOWN, rec, g}
 // if f.ID is taken. A new family has no previous token: f.PreviousHash and
 // f.SealedNext are not stored.
 //
-// The index is written first (in order on one connection; in parallel with
-// Cluster) and is only ever an over-approximation: an entry whose family
-// is gone or belongs to another user is skipped where it is read, and
-// entries leave the index only when their family's absolute deadline has
-// passed or when RevokeUserFamilies deleted their family.
+// The index is the user's id key, userIDKey (users.go), which has no
+// expiry: every CreateFamily prunes the entries whose absolute deadline
+// has passed, so that it holds at most the user's families that could
+// still live. It is written first (in order on one connection; in
+// parallel with Cluster) and is only ever an over-approximation: an entry
+// whose family is gone or belongs to another user is skipped where it is
+// read, and entries leave the index only when their family's absolute
+// deadline has passed or when RevokeUserFamilies deleted their family.
 func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 	if f.ID == "" || len(f.CurrentHash) == 0 {
 		return errors.New("create family: empty id or token hash")
@@ -155,27 +158,47 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 	if err != nil {
 		return fmt.Errorf("create family: %w", err)
 	}
-	index, expiresAt := s.userFamiliesKey(f.UserID), millis(f.ExpiresAt)
+	index, score, member := s.userIDKey(f.UserID), deadlineScore(f.ExpiresAt), indexMember(f.ID)
 	key, _ := s.familyKeys(f.ID)
-	var set *redis.Cmd
+	var add, set *redis.Cmd
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		// Forget the families that are dead whatever their use.
 		p.ZRemRangeByScore(ctx, index, "-inf", deadScore(f.Created))
-		p.Do(ctx, "ZADD", index, "GT", deadlineScore(f.ExpiresAt), indexMember(f.ID))
-		// The index lives as long as its longest-lived family could.
-		p.Do(ctx, "PEXPIREAT", index, expiresAt, "NX")
-		p.Do(ctx, "PEXPIREAT", index, expiresAt, "GT")
+		add = p.Do(ctx, "ZADD", index, "GT", score, member)
 		set = p.Do(ctx, "SET", key, rec, "PXAT", millis(f.Expiry()), "NX")
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil && !errors.Is(err, redis.Nil) && !wrongType(add.Err()) {
 		return wrap("create family", err)
 	}
 	if errors.Is(set.Err(), redis.Nil) {
 		return fmt.Errorf("create family %s: %w", f.ID, store.ErrAlreadyExists)
 	}
-	return wrap("create family", set.Err())
+	if set.Err() != nil {
+		return wrap("create family", set.Err())
+	}
+	if wrongType(add.Err()) {
+		// The user's id key is still the previous layout's string: turn it
+		// into the index, once per user.
+		err := upgradeIndexScript.Run(ctx, s.client, []string{index}, score, member).Err()
+		return wrap("create family: upgrade user index", err)
+	}
+	return nil
 }
+
+// upgradeIndexScript turns the string KEYS[1] (the user's name, in the
+// previous layout) into the sorted set of users.go holding that name, then
+// adds family ARGV[2] with score ARGV[1] as CreateFamily does.
+var upgradeIndexScript = redis.NewScript(`
+local name = redis.pcall('GET', KEYS[1])
+if type(name) == 'string' then
+	redis.call('DEL', KEYS[1])
+	redis.call('ZADD', KEYS[1], '+inf', '\255' .. name)
+end
+return redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])
+`)
+
+func wrongType(err error) bool { return redis.HasErrorPrefix(err, "WRONGTYPE") }
 
 // GetFamily returns the family id if it is live at now, or
 // store.ErrNotFound. Its PreviousHash and SealedNext are set while its
@@ -335,15 +358,17 @@ func (s *Store) RevokeUserFamilies(ctx context.Context, userID string) (int, err
 	}
 	dels := make([]*redis.IntCmd, len(fs))
 	members := make([]any, len(fs))
+	var zrem *redis.IntCmd
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, f := range fs {
 			key, grace := s.familyKeys(f.ID)
 			dels[i], members[i] = p.Del(ctx, key, grace), indexMember(f.ID)
 		}
-		p.ZRem(ctx, s.userFamiliesKey(userID), members...)
+		zrem = p.ZRem(ctx, s.userIDKey(userID), members...)
+		p.ZRem(ctx, s.legacyIndexKey(userID), members...)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !wrongType(zrem.Err()) {
 		return 0, wrap("revoke user families", err)
 	}
 	n := 0
@@ -356,12 +381,29 @@ func (s *Store) RevokeUserFamilies(ctx context.Context, userID string) (int, err
 }
 
 // userFamilies returns the stored families of userID whose index score is
-// above min (a ZRANGEBYSCORE bound), in no order. It skips index entries
-// whose family is gone or is another user's. Its errors start with op.
+// above min (a ZRANGEBYSCORE bound), in no order: those of the index in
+// the user's id key and, until it expires, of the previous layout's index
+// key. It skips the user's name and the index entries whose family is gone
+// or is another user's. Its errors start with op.
 func (s *Store) userFamilies(ctx context.Context, op, userID, min string) ([]store.Family, error) {
-	members, err := s.client.ZRangeByScore(ctx, s.userFamiliesKey(userID), &redis.ZRangeBy{Min: min, Max: "+inf"}).Result()
-	if err != nil || len(members) == 0 {
-		return nil, wrap(op, err)
+	var index, legacy *redis.StringSliceCmd
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// "(+inf" leaves out the name.
+		index = p.ZRangeByScore(ctx, s.userIDKey(userID), &redis.ZRangeBy{Min: min, Max: "(+inf"})
+		legacy = p.ZRangeByScore(ctx, s.legacyIndexKey(userID), &redis.ZRangeBy{Min: min, Max: "+inf"})
+		return nil
+	})
+	if (err != nil && !wrongType(index.Err())) || legacy.Err() != nil {
+		return nil, wrap(op, cmp.Or(legacy.Err(), err))
+	}
+	members := index.Val()
+	for _, m := range legacy.Val() {
+		if !slices.Contains(members, m) {
+			members = append(members, m)
+		}
+	}
+	if len(members) == 0 {
+		return nil, nil
 	}
 	ids := make([]string, len(members))
 	gets := make([]familyGet, len(members))

@@ -42,7 +42,9 @@ import (
 // hashes, the server's 97-byte sealed successor, the default lifetimes
 // (idle 7 days, absolute 28), logged in 6 days ago and at generation 200,
 // so that every varint of the record is as wide as in such a family.
-// Users are not counted: only families and the per-user family index.
+// The users (one per perUser families) exist before the first reading, so
+// that only what the families add is counted: the family keys and their
+// entries in the users' id keys, which hold the family index.
 // Slow: it runs only with AUTHSERVER_MEASURE=1.
 //
 //	AUTHSERVER_MEASURE=1 go test -run TestMemoryPerFamily -v ./authserver/store/redis
@@ -62,6 +64,12 @@ func TestMemoryPerFamily(t *testing.T) {
 				// Open every connection before the first reading: each costs
 				// the server some memory of its own.
 				parallel(t, workers, workers, func(int) error { return s.Ping(ctx) })
+				users := families / perUser
+				parallel(t, workers, users, func(i int) error {
+					return s.CreateUser(ctx, store.User{
+						ID: "u_" + userID(i), Name: fmt.Sprintf("user%06d", i), PasswordHash: "x", Created: time.Now(),
+					})
+				})
 				before := usedMemory(t, srv.Addr)
 
 				now := time.Now().UTC()
@@ -91,14 +99,15 @@ func TestMemoryPerFamily(t *testing.T) {
 					}
 					return err
 				})
-				keys := int64(families + families/perUser)
+				expiring := int64(families)
 				if state == "within-grace" {
-					keys += families
+					expiring += families
 				}
+				keys := expiring + 2*int64(users) + 1 // u: and uid: per user, and users
 				awaitKeys(t, c, keys)
 				after := usedMemory(t, srv.Addr)
 
-				mainSlots, expiresSlots := tableSlots(t, c, keys)
+				mainSlots, expiresSlots := tableSlots(t, c, keys, expiring)
 				t.Logf("%s, %d per user: used_memory %d -> %d bytes, %d keys: %.0f bytes per family, %.0f of them bucket arrays (%d and %d slots)",
 					state, perUser, before, after, keys, float64(after-before)/families,
 					float64(8*(mainSlots+expiresSlots))/families, mainSlots, expiresSlots)
@@ -106,7 +115,7 @@ func TestMemoryPerFamily(t *testing.T) {
 				// entry and its share of the dictionaries' bucket arrays.
 				id := ids[slices.IndexFunc(ids, func(id string) bool { return !strings.ContainsAny(rawID(id), "{}") })]
 				family := "authserver:f" + rawID(id)
-				for _, k := range []string{family, "authserver:g{" + family + "}", "authserver:uf{u_" + userID(0) + "}"} {
+				for _, k := range []string{family, "authserver:g{" + family + "}", "authserver:uid:{u_" + userID(0) + "}"} {
 					if usage, err := c.MemoryUsage(ctx, k).Result(); err == nil {
 						t.Logf("MEMORY USAGE %q = %d bytes", k, usage)
 					}
@@ -117,11 +126,11 @@ func TestMemoryPerFamily(t *testing.T) {
 }
 
 // tableSlots returns the number of bucket slots of the key space and of
-// its expiry table, when every one of the n keys has an expiry (MEMORY
+// its expiry table, when n keys of which expiring have an expiry (MEMORY
 // STATS counts 24 bytes an entry, 8 a slot, and for the key space 16 more
 // a key, its value's object header). The tables grow by powers of two, so
 // their slots cost between 8 and 16 bytes a key each.
-func tableSlots(t *testing.T, c *redis.Client, n int64) (main, expires int64) {
+func tableSlots(t *testing.T, c *redis.Client, n, expiring int64) (main, expires int64) {
 	t.Helper()
 	stats, err := c.Do(context.Background(), "MEMORY", "STATS").Result()
 	if err != nil {
@@ -131,7 +140,7 @@ func tableSlots(t *testing.T, c *redis.Client, n int64) (main, expires int64) {
 	db, _ := m["db.0"].(map[any]any)
 	main, _ = db["overhead.hashtable.main"].(int64)
 	expires, _ = db["overhead.hashtable.expires"].(int64)
-	return (main - 40*n) / 8, (expires - 24*n) / 8
+	return (main - 40*n) / 8, (expires - 24*expiring) / 8
 }
 
 // awaitKeys waits until the server holds n keys: until the keys that were

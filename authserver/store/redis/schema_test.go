@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -68,15 +69,14 @@ func TestKeySchema(t *testing.T) {
 	}{
 		{p + "users", "set", never},
 		{p + "u:{alice}", "hash", never},
-		{p + "uid:{u_alice}", "string", never},
+		// The user's id and family index: never expires.
+		{p + "uid:{u_alice}", "zset", never},
 		{p + "keyset", "hash", never},
 		{p + "f" + raw, "string", server.Expiry()},
 		{p + "g{" + p + "f" + raw + "}", "string", graceEnd},
 		{p + "f{fam-short}", "string", short.Expiry()},
 		{p + "f{fam-short}g", "string", graceEnd},
 		{p + "f{fam-long}", "string", long.Expiry()},
-		// The index lives as long as its longest-lived family could.
-		{p + "uf{u_alice}", "zset", long.ExpiresAt},
 		{p + "lo:ip:192.0.2.1", "string", now.Add(15 * time.Minute)},
 		{p + "rt:jti-1", "string", now.Add(10 * time.Minute)},
 	}
@@ -108,8 +108,9 @@ func TestKeySchema(t *testing.T) {
 	}
 
 	// The index names a server id by its bytes, and scores every family
-	// by its absolute deadline in Unix seconds.
-	index, err := c.ZRangeWithScores(ctx, p+"uf{u_alice}", 0, -1).Result()
+	// by its absolute deadline in Unix seconds; the name is 0xFF and the
+	// name, at +inf.
+	index, err := c.ZRangeWithScores(ctx, p+"uid:{u_alice}", 0, -1).Result()
 	if err != nil {
 		t.Fatalf("ZRANGE: %v", err)
 	}
@@ -117,6 +118,7 @@ func TestKeySchema(t *testing.T) {
 		{Score: float64(server.ExpiresAt.Unix()), Member: raw},
 		{Score: float64(short.ExpiresAt.Unix()), Member: short.ID},
 		{Score: float64(long.ExpiresAt.Unix()), Member: long.ID},
+		{Score: math.Inf(1), Member: "\xffalice"},
 	}
 	if !slices.Equal(index, wantIndex) {
 		t.Errorf("index = %v, want %v", index, wantIndex)
@@ -162,7 +164,7 @@ func TestUserIndex(t *testing.T) {
 	if err := s.RevokeFamily(ctx, gone.ID); err != nil {
 		t.Fatalf("RevokeFamily: %v", err)
 	}
-	index := p + "uf{u_alice}"
+	index := p + "uid:{u_alice}"
 	if list, err := s.ListFamilies(ctx, "u_alice", now); err != nil || len(list) != 1 || list[0].ID != mine.ID {
 		t.Fatalf("ListFamilies(u_alice) = %v, %v; want only %s", list, err, mine.ID)
 	}
@@ -184,5 +186,110 @@ func TestUserIndex(t *testing.T) {
 	}
 	if n := c.Exists(ctx, index).Val(); n != 0 {
 		t.Fatalf("index still exists after RevokeUserFamilies")
+	}
+}
+
+// TestUserIDKey checks the user's id key, which holds both the name and
+// the family index: the id stays claimed by the name alone, deleting the
+// user keeps the index for RevokeUserFamilies (expiring at its latest
+// deadline), and a user of the previous layout (a string id key and an
+// index key of its own) keeps its families listed and revocable.
+func TestUserIDKey(t *testing.T) {
+	s, c, p := schemaStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	key := p + "uid:{u_alice}"
+
+	// Families before the user: the id is still free.
+	early := testFamily("fam-early", now)
+	if err := s.CreateFamily(ctx, early); err != nil {
+		t.Fatalf("CreateFamily: %v", err)
+	}
+	if err := s.CreateUser(ctx, store.User{ID: "u_alice", Name: "alice", Created: now}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if err := s.CreateUser(ctx, store.User{ID: "u_alice", Name: "bob", Created: now}); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("CreateUser with a taken id: %v, want ErrAlreadyExists", err)
+	}
+	// A taken name releases the id it claimed, and only that.
+	if err := s.CreateUser(ctx, store.User{ID: "u_other", Name: "alice", Created: now}); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("CreateUser with a taken name: %v, want ErrAlreadyExists", err)
+	}
+	if n := c.Exists(ctx, p+"uid:{u_other}").Val(); n != 0 {
+		t.Fatalf("the id of a refused user is still claimed")
+	}
+	late := testFamily("fam-late", now)
+	late.ExpiresAt = now.Add(72 * time.Hour)
+	if err := s.CreateFamily(ctx, late); err != nil {
+		t.Fatalf("CreateFamily: %v", err)
+	}
+	if list, err := s.ListFamilies(ctx, "u_alice", now); err != nil || len(list) != 2 {
+		t.Fatalf("ListFamilies = %v, %v; want 2", list, err)
+	}
+	if ms, _ := c.Do(ctx, "PEXPIRETIME", key).Int64(); ms != -1 {
+		t.Fatalf("user id key expires at %v, want never", ms)
+	}
+
+	if err := s.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if ms, _ := c.Do(ctx, "PEXPIRETIME", key).Int64(); ms != late.ExpiresAt.UnixMilli() {
+		t.Fatalf("index of a deleted user expires at %v, want %v", time.UnixMilli(ms), late.ExpiresAt)
+	}
+	if n, err := s.RevokeUserFamilies(ctx, "u_alice"); err != nil || n != 2 {
+		t.Fatalf("RevokeUserFamilies after DeleteUser = %d, %v; want 2", n, err)
+	}
+	if n := c.Exists(ctx, key).Val(); n != 0 {
+		t.Fatalf("user id key still exists after DeleteUser and RevokeUserFamilies")
+	}
+	// The id is free again, and a new user of it never expires.
+	if err := s.CreateFamily(ctx, testFamily("fam-again", now)); err != nil {
+		t.Fatalf("CreateFamily: %v", err)
+	}
+	if err := s.DeleteUser(ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DeleteUser again: %v, want ErrNotFound", err)
+	}
+	if err := s.CreateUser(ctx, store.User{ID: "u_alice", Name: "alice", Created: now}); err != nil {
+		t.Fatalf("CreateUser after DeleteUser: %v", err)
+	}
+	if ms, _ := c.Do(ctx, "PEXPIRETIME", key).Int64(); ms != -1 {
+		t.Fatalf("user id key expires at %v, want never", ms)
+	}
+
+	// The previous layout.
+	old := testFamily("fam-old", now)
+	old.UserID = "u_legacy"
+	if err := s.CreateFamily(ctx, old); err != nil {
+		t.Fatalf("CreateFamily: %v", err)
+	}
+	legacyKey, legacyIndex := p+"uid:{u_legacy}", p+"uf{u_legacy}"
+	if err := c.Rename(ctx, legacyKey, legacyIndex).Err(); err != nil {
+		t.Fatalf("RENAME: %v", err)
+	}
+	c.Set(ctx, legacyKey, "legacy", 0)
+	c.SAdd(ctx, p+"users", "legacy")
+	c.HSet(ctx, p+"u:{legacy}", "i", "u_legacy", "p", "", "d", "0", "t", now.UnixMilli())
+	if err := s.CreateUser(ctx, store.User{ID: "u_legacy", Name: "other", Created: now}); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("CreateUser with an id of the previous layout: %v, want ErrAlreadyExists", err)
+	}
+	newer := testFamily("fam-newer", now)
+	newer.UserID = "u_legacy"
+	if err := s.CreateFamily(ctx, newer); err != nil {
+		t.Fatalf("CreateFamily for a user of the previous layout: %v", err)
+	}
+	if typ := c.Type(ctx, legacyKey).Val(); typ != "zset" {
+		t.Fatalf("TYPE of the upgraded id key = %s", typ)
+	}
+	if list, err := s.ListFamilies(ctx, "u_legacy", now); err != nil || len(list) != 2 {
+		t.Fatalf("ListFamilies(u_legacy) = %v, %v; want 2", list, err)
+	}
+	if err := s.DeleteUser(ctx, "legacy"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if n, err := s.RevokeUserFamilies(ctx, "u_legacy"); err != nil || n != 2 {
+		t.Fatalf("RevokeUserFamilies(u_legacy) = %d, %v; want 2", n, err)
+	}
+	if n := c.Exists(ctx, legacyKey, legacyIndex).Val(); n != 0 {
+		t.Fatalf("%d index keys left after RevokeUserFamilies", n)
 	}
 }

@@ -13,12 +13,14 @@ import (
 	"github.com/oauthkit/authserver/authserver/store"
 )
 
-// A user is a hash at userKey(name) with these fields. The id is also the
-// key userIDKey(id), whose value is the name, so that ids stay unique, and
-// every name is a member of the set usersKey(), which ListUsers reads.
-// Those are three Cluster slots, so a user change touches them in an
-// order that leaves every interruption harmless: see CreateUser and
-// DeleteUser.
+// A user is a hash at userKey(name) with these fields. Its id is also the
+// sorted set userIDKey(id), which holds the user's name, so that ids stay
+// unique, and the user's family index (families.go): the name is the
+// member nameMember(name) scored +inf, every family an entry scored by its
+// absolute deadline, which is never infinite. Every name is a member of
+// the set usersKey(), which ListUsers reads. Those are three Cluster
+// slots, so a user change touches them in an order that leaves every
+// interruption harmless: see CreateUser and DeleteUser.
 const (
 	userFieldID       = "i"
 	userFieldPassword = "p"
@@ -40,6 +42,52 @@ return 1
 var updateUserScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
+// nameMember is the member of userIDKey(id) that holds the user's name: a
+// 0xFF byte and the name. Its score, +inf, is what marks it: no family
+// entry has that score, and ZADD GT never lowers it.
+func nameMember(name string) string { return "\xff" + name }
+
+// The scripts on userIDKey use only the commands that docs/redis.md lists
+// for authserver's ACL user: a GET that fails with WRONGTYPE is how they
+// tell the sorted set from the previous layout's string.
+
+// claimIDScript claims the id whose key is KEYS[1] for the name member
+// ARGV[1]: it replies 0 if the key holds a name already (a string is the
+// name in the previous layout), and otherwise adds the name and replies 1.
+// Family entries already there (the leftovers of a deleted user of that
+// id, which expire with their latest deadline) are written anew, without
+// the expiry.
+var claimIDScript = redis.NewScript(`
+local old = redis.pcall('GET', KEYS[1])
+if type(old) == 'string' then return 0 end
+local entries = {}
+if type(old) == 'table' and old.err then
+	if #redis.call('ZRANGEBYSCORE', KEYS[1], '+inf', '+inf', 'LIMIT', 0, 1) > 0 then return 0 end
+	entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf', 'WITHSCORES')
+	redis.call('DEL', KEYS[1])
+end
+for i = 1, #entries, 2 do redis.call('ZADD', KEYS[1], entries[i + 1], entries[i]) end
+redis.call('ZADD', KEYS[1], '+inf', ARGV[1])
+return 1
+`)
+
+// releaseIDScript releases the id whose key is KEYS[1]: it removes the
+// name, and leaves the family entries, which RevokeUserFamilies reads
+// after DeleteUser, with the key expiring at their latest deadline (Unix
+// seconds), as the index of a user did when it was a key of its own. A
+// string (the previous layout) is deleted.
+var releaseIDScript = redis.NewScript(`
+local old = redis.pcall('GET', KEYS[1])
+if type(old) == 'string' then return redis.call('DEL', KEYS[1]) end
+if not old then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '+inf', '+inf')
+local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf', 'WITHSCORES')
+if #entries > 0 then
+	redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(entries[#entries]) * 1000))
+end
 return 1
 `)
 
@@ -74,22 +122,23 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	}
 	var claim *redis.Cmd
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		claim = p.Do(ctx, "SET", s.userIDKey(u.ID), u.Name, "NX")
+		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
+		claim = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID)}, nameMember(u.Name))
 		p.SAdd(ctx, s.usersKey(), u.Name)
 		return nil
 	})
-	if errors.Is(claim.Err(), redis.Nil) {
-		return fmt.Errorf("create user %s: id: %w", u.Name, store.ErrAlreadyExists)
-	}
 	if err != nil {
 		return wrap("create user", err)
+	}
+	if n, _ := claim.Int(); n == 0 {
+		return fmt.Errorf("create user %s: id: %w", u.Name, store.ErrAlreadyExists)
 	}
 	created, err := createUserScript.Run(ctx, s.client, []string{s.userKey(u.Name)}, fields...).Int()
 	if err != nil {
 		return wrap("create user", err)
 	}
 	if created == 0 {
-		if err := s.client.Del(ctx, s.userIDKey(u.ID)).Err(); err != nil {
+		if err := s.client.ZRem(ctx, s.userIDKey(u.ID), nameMember(u.Name)).Err(); err != nil {
 			return wrap("create user: release id", err)
 		}
 		return fmt.Errorf("create user %s: %w", u.Name, store.ErrAlreadyExists)
@@ -176,7 +225,8 @@ func (s *Store) updateUser(ctx context.Context, op, name, field, value string) e
 // DeleteUser removes the named user; store.ErrNotFound if there is none.
 // Two round trips: the user hash goes first, then (pipelined) its id and
 // its name in the list. An interruption leaves a claimed id of no user or
-// a listed name of no user, both harmless.
+// a listed name of no user, both harmless. The user's family index stays
+// (until its latest deadline) for RevokeUserFamilies.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	id, err := deleteUserScript.Run(ctx, s.client, []string{s.userKey(name)}).Text()
 	if errors.Is(err, redis.Nil) {
@@ -186,7 +236,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		return wrap("delete user", err)
 	}
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, s.userIDKey(id))
+		releaseIDScript.Eval(ctx, p, []string{s.userIDKey(id)})
 		p.SRem(ctx, s.usersKey(), name)
 		return nil
 	})
