@@ -1,17 +1,16 @@
 package authserver
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 
 	oerrors "github.com/go-oauth2/oauth2/v4/errors"
+
+	"github.com/oauthkit/authserver/authserver/clientsecret"
 )
 
 // Grant types served by the token endpoint.
@@ -21,17 +20,11 @@ const (
 	GrantClientCredentials = "client_credentials"
 )
 
-// MinClientSecretLen is the shortest client secret HashClientSecret accepts:
-// a SHA-256 compare is only a sound check for high-entropy secrets.
-const MinClientSecretLen = 32
-
-const secretHashPrefix = "sha256:"
-
 // Client is a registered OAuth2 client.
 type Client struct {
 	ID         string
 	Public     bool     // no secret: authenticates with client_id alone
-	SecretHash string   // "sha256:" + base64url(SHA-256(secret)); empty for public clients
+	SecretHash string   // from package clientsecret; empty for public clients
 	Grants     []string // grant types it may use
 	Scopes     []string // every scope it may be granted; the default grant
 	Audience   []string // aud of its tokens; empty means the server default
@@ -39,40 +32,6 @@ type Client struct {
 
 // Allows reports whether the client may use grant.
 func (c *Client) Allows(grant string) bool { return slices.Contains(c.Grants, grant) }
-
-// NewClientSecret returns a fresh random client secret (256 bits,
-// base64url) and its hash for the configuration.
-func NewClientSecret() (secret, hash string, err error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", "", fmt.Errorf("new client secret: %w", err)
-	}
-	secret = base64.RawURLEncoding.EncodeToString(b)
-	hash, err = HashClientSecret(secret)
-	return secret, hash, err
-}
-
-// HashClientSecret returns the configuration hash of secret. It refuses
-// secrets shorter than MinClientSecretLen.
-func HashClientSecret(secret string) (string, error) {
-	if len(secret) < MinClientSecretLen {
-		return "", fmt.Errorf("hash client secret: secret is %d characters, want at least %d", len(secret), MinClientSecretLen)
-	}
-	sum := sha256.Sum256([]byte(secret))
-	return secretHashPrefix + base64.RawURLEncoding.EncodeToString(sum[:]), nil
-}
-
-func decodeSecretHash(h string) ([]byte, error) {
-	rest, ok := strings.CutPrefix(h, secretHashPrefix)
-	if !ok {
-		return nil, fmt.Errorf("decode secret hash: want prefix %q", secretHashPrefix)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || len(b) != sha256.Size {
-		return nil, fmt.Errorf("decode secret hash: want base64url of 32 bytes")
-	}
-	return b, nil
-}
 
 // registeredClient is a Client with its secret hash decoded once.
 type registeredClient struct {
@@ -92,7 +51,7 @@ func newClientRegistry(clients []Client) (clientRegistry, error) {
 		}
 		rc := registeredClient{Client: c}
 		if !c.Public {
-			sum, err := decodeSecretHash(c.SecretHash)
+			sum, err := clientsecret.Decode(c.SecretHash)
 			if err != nil {
 				return nil, fmt.Errorf("register client %q: %w", c.ID, err)
 			}

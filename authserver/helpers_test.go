@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/oauthkit/authserver/authserver"
+	"github.com/oauthkit/authserver/authserver/clientsecret"
 	"github.com/oauthkit/authserver/authserver/password"
 	"github.com/oauthkit/authserver/authserver/store/embedded"
 	"github.com/oauthkit/authserver/keys"
@@ -59,7 +60,7 @@ type env struct {
 }
 
 func mustHash(t testing.TB, secret string) string {
-	h, err := authserver.HashClientSecret(secret)
+	h, err := clientsecret.Hash(secret)
 	if err != nil {
 		t.Fatal(err)
 	}

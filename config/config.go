@@ -184,7 +184,7 @@ type Client struct {
 	// refresh_token grants.
 	Public bool `mapstructure:"public"`
 	// SecretHash is "sha256:" followed by the unpadded base64url SHA-256 of
-	// the client secret (see HashSecret). Redacted hides it.
+	// the client secret (package clientsecret). Redacted hides it.
 	SecretHash string   `mapstructure:"secret_hash"`
 	Grants     []string `mapstructure:"grants"`
 	// Scopes are the scopes the client may request; a request without

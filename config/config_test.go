@@ -144,7 +144,7 @@ clients:
 
 func prodFile(t *testing.T) string {
 	t.Helper()
-	r := strings.NewReplacer("%KEY%", testKey, "%HASH%", HashSecret("billing-secret-billing-secret-billing"))
+	r := strings.NewReplacer("%KEY%", testKey, "%HASH%", testSecretHash)
 	return writeFile(t, r.Replace(fileYAML))
 }
 
@@ -177,7 +177,7 @@ func TestLoadFile(t *testing.T) {
 		{"clients", len(cfg.Clients), 2},
 		{"clients[0]", cfg.Clients[0], Client{ID: "mobile-app", Public: true, Grants: []string{"password", "refresh_token"},
 			Scopes: []string{"profile", "orders:read"}, Audience: []string{"orders-api"}}},
-		{"clients[1].secret_hash", cfg.Clients[1].SecretHash, HashSecret("billing-secret-billing-secret-billing")},
+		{"clients[1].secret_hash", cfg.Clients[1].SecretHash, testSecretHash},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

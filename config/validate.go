@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/oauthkit/authserver/authserver/clientsecret"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -287,7 +288,7 @@ func (v *validator) client(name string, cl Client) {
 	case cl.SecretHash == redacted:
 		v.add(name+".secret_hash", "holds the %s placeholder of redacted output: set the real hash", redacted)
 	case cl.SecretHash != "":
-		if _, err := DecodeSecretHash(cl.SecretHash); err != nil {
+		if _, err := clientsecret.Decode(cl.SecretHash); err != nil {
 			v.add(name+".secret_hash", "%v", err)
 		}
 	}
@@ -339,31 +340,4 @@ func DecodeEncryptionKey(s string) ([]byte, error) {
 		return key, nil
 	}
 	return nil, errors.New("encryption key is not base64 (create one with `openssl rand -base64 32`)")
-}
-
-// secretHashPrefix starts every clients[].secret_hash.
-const secretHashPrefix = "sha256:"
-
-// HashSecret returns the secret_hash of a client secret: "sha256:" and the
-// unpadded base64url encoding of its SHA-256.
-func HashSecret(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return secretHashPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// DecodeSecretHash returns the 32-byte SHA-256 digest held in a
-// secret_hash made by HashSecret.
-func DecodeSecretHash(s string) ([]byte, error) {
-	enc, ok := strings.CutPrefix(s, secretHashPrefix)
-	if !ok {
-		return nil, fmt.Errorf("secret hash must start with %q: create one with `authserver clients hash-secret`", secretHashPrefix)
-	}
-	sum, err := base64.RawURLEncoding.Strict().DecodeString(enc)
-	if err != nil {
-		return nil, errors.New("secret hash is not unpadded base64url after \"sha256:\"")
-	}
-	if len(sum) != sha256.Size {
-		return nil, fmt.Errorf("secret hash holds %d bytes, want %d", len(sum), sha256.Size)
-	}
-	return sum, nil
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func TestRedacted(t *testing.T) {
-	secrets := []string{"redis-password-hunter2", testKey, HashSecret("a-client-secret-of-thirty-two-chars")}
+	secrets := []string{"redis-password-hunter2", testKey, "sha256:zc3ajd9rEgb-y0Jpw54NrcXNj-V7WeuNcBEK0b6cLXs"} // the last: the hash of a-client-secret-of-thirty-two-chars
 	c, err := Load(prodFile(t), []string{"AUTHSERVER_STORE_REDIS_PASSWORD=" + secrets[0]})
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/base64"
 	"slices"
 	"strings"
 	"testing"
@@ -155,20 +153,6 @@ func TestDeleteRedisKeysRefusesGlobs(t *testing.T) {
 		if _, err := deleteRedisKeys("127.0.0.1:1", p); err == nil || !strings.Contains(err.Error(), "refusing") {
 			t.Errorf("prefix %q: got %v, want a refusal before any connection", p, err)
 		}
-	}
-}
-
-func TestNewClientSecret(t *testing.T) {
-	secret, hash := newClientSecret()
-	if len(secret) < 32 {
-		t.Errorf("secret of %d characters: authserver wants at least 32", len(secret))
-	}
-	sum := sha256.Sum256([]byte(secret))
-	if want := "sha256:" + base64.RawURLEncoding.EncodeToString(sum[:]); hash != want {
-		t.Errorf("hash = %q, want %q", hash, want)
-	}
-	if len(hash) != len("sha256:")+43 {
-		t.Errorf("hash %q: want 43 characters after sha256:", hash)
 	}
 }
 

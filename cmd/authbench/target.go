@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/oauthkit/authserver/authserver/clientsecret"
 )
 
 // The clients and user of a server the harness starts.
@@ -52,7 +53,10 @@ func startServer(ctx context.Context, cfg config, logw io.Writer) (*server, erro
 		return nil, err
 	}
 	s := &server{dir: dir, login: creds{id: benchLoginClient}, redisAddr: cfg.redisAddr}
-	secret, hash := newClientSecret()
+	secret, hash, err := clientsecret.New()
+	if err != nil {
+		return s, err
+	}
 	s.svc = creds{id: benchServiceClient, secret: secret}
 	s.password = randomString(18)
 	port, err := freePort()
@@ -135,15 +139,6 @@ func serverEnv(environ []string, kek string) []string {
 		}
 	}
 	return append(env, "AUTHSERVER_KEYS_ENCRYPTION_KEY="+kek)
-}
-
-// newClientSecret returns a random secret and its secret_hash, in the
-// format of `authserver clients new-secret`: "sha256:" and the unpadded
-// base64url of the SHA-256 of the secret.
-func newClientSecret() (secret, hash string) {
-	secret = base64.RawURLEncoding.EncodeToString(randomBytes(32))
-	sum := sha256.Sum256([]byte(secret))
-	return secret, "sha256:" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 func randomBytes(n int) []byte {

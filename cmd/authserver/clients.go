@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/oauthkit/authserver/authserver"
+	"github.com/oauthkit/authserver/authserver/clientsecret"
 )
 
 func commandClients() *cobra.Command {
@@ -17,7 +17,7 @@ func commandClients() *cobra.Command {
 		Short: "Print a fresh random client secret and, on the next line, its hash for the config",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			secret, hash, err := authserver.NewClientSecret()
+			secret, hash, err := clientsecret.New()
 			if err != nil {
 				return err
 			}
@@ -34,7 +34,7 @@ func commandClients() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			hash, err := authserver.HashClientSecret(secret)
+			hash, err := clientsecret.Hash(secret)
 			if err != nil {
 				return err
 			}

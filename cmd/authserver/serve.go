@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oauthkit/authserver/authserver"
+	"github.com/oauthkit/authserver/authserver/clientsecret"
 	"github.com/oauthkit/authserver/authserver/store"
 	"github.com/oauthkit/authserver/config"
 )
@@ -193,7 +194,7 @@ func seedDemo(ctx context.Context, a *app, users *authserver.Users, out io.Write
 	pw, err := os.ReadFile(pwFile)
 	fresh := err != nil
 	if fresh {
-		secret, _, err := authserver.NewClientSecret()
+		secret, _, err := clientsecret.New()
 		if err != nil {
 			return err
 		}
