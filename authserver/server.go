@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,7 +177,7 @@ func (s *Server) buildMetadata() []byte {
 	scopes := []string{}
 	for _, c := range s.opts.Clients {
 		for _, sc := range c.Scopes {
-			if !contains(scopes, sc) {
+			if !slices.Contains(scopes, sc) {
 				scopes = append(scopes, sc)
 			}
 		}
@@ -203,15 +204,6 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	w.Write(s.metadata)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // storeCtx bounds one store call.

@@ -3,6 +3,7 @@ package authserver
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -261,7 +262,7 @@ func (s *Server) refreshGrant(r *http.Request, c *Client, p params) (*tokenRespo
 func intersect(granted, allowed []string) []string {
 	out := make([]string, 0, len(granted))
 	for _, s := range granted {
-		if contains(allowed, s) {
+		if slices.Contains(allowed, s) {
 			out = append(out, s)
 		}
 	}
