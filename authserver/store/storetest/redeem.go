@@ -300,7 +300,11 @@ const (
 	concurrentRounds    = 8
 )
 
-func testRedeemConcurrentNoGrace(t *testing.T, s store.Store) {
+// raceRounds runs concurrentRounds rounds, each of concurrentRedeemers
+// redeeming the current token of a fresh family at once with grace, and
+// hands each round's results to check.
+func raceRounds(t *testing.T, s store.Store, grace time.Duration,
+	check func(t *testing.T, f store.Family, now time.Time, rs []store.Redemption, got []store.Redeemed, errs []error)) {
 	base := liveBase()
 	for round := range concurrentRounds {
 		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
@@ -308,74 +312,70 @@ func testRedeemConcurrentNoGrace(t *testing.T, s store.Store) {
 			f := newFamily(fmt.Sprintf("fam-race-%d", round), "user-1", t0)
 			mustCreateFamily(t, s, f)
 			now := t0.Add(time.Minute)
-			_, got, errs := redeemConcurrently(t, s, f, concurrentRedeemers, now, 0)
-
-			// One redeemer rotates; the first to come after it presents a
-			// rotated token outside the (empty) grace and revokes the
-			// family; everyone later finds no family.
-			var rotatedN, reusedN, notFoundN int
-			for i := range got {
-				switch {
-				case errors.Is(errs[i], store.ErrNotFound):
-					notFoundN++
-				case errs[i] != nil:
-					t.Errorf("redeemer %d: %v", i, errs[i])
-				case got[i].Outcome == store.Rotated:
-					rotatedN++
-				case got[i].Outcome == store.Reused:
-					reusedN++
-				default:
-					t.Errorf("redeemer %d: outcome %v (%q)", i, got[i].Outcome, got[i].Reason)
-				}
-			}
-			if rotatedN != 1 || reusedN != 1 || notFoundN != concurrentRedeemers-2 {
-				t.Fatalf("outcomes: %d rotated, %d reused, %d not found; want 1, 1, %d",
-					rotatedN, reusedN, notFoundN, concurrentRedeemers-2)
-			}
-			wantNoFamily(t, s, f.ID, now)
+			rs, got, errs := redeemConcurrently(t, s, f, concurrentRedeemers, now, grace)
+			check(t, f, now, rs, got, errs)
 		})
 	}
 }
 
-func testRedeemConcurrentGrace(t *testing.T, s store.Store) {
-	base := liveBase()
-	for round := range concurrentRounds {
-		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
-			t0 := base.Add(time.Duration(round) * 2 * time.Minute)
-			f := newFamily(fmt.Sprintf("fam-race-%d", round), "user-1", t0)
-			mustCreateFamily(t, s, f)
-			now := t0.Add(time.Minute)
-			rs, got, errs := redeemConcurrently(t, s, f, concurrentRedeemers, now, 10*time.Second)
+func testRedeemConcurrentNoGrace(t *testing.T, s store.Store) {
+	raceRounds(t, s, 0, func(t *testing.T, f store.Family, now time.Time, _ []store.Redemption, got []store.Redeemed, errs []error) {
+		// One redeemer rotates; the first to come after it presents a
+		// rotated token outside the (empty) grace and revokes the
+		// family; everyone later finds no family.
+		var rotatedN, reusedN, notFoundN int
+		for i := range got {
+			switch {
+			case errors.Is(errs[i], store.ErrNotFound):
+				notFoundN++
+			case errs[i] != nil:
+				t.Errorf("redeemer %d: %v", i, errs[i])
+			case got[i].Outcome == store.Rotated:
+				rotatedN++
+			case got[i].Outcome == store.Reused:
+				reusedN++
+			default:
+				t.Errorf("redeemer %d: outcome %v (%q)", i, got[i].Outcome, got[i].Reason)
+			}
+		}
+		if rotatedN != 1 || reusedN != 1 || notFoundN != concurrentRedeemers-2 {
+			t.Fatalf("outcomes: %d rotated, %d reused, %d not found; want 1, 1, %d",
+				rotatedN, reusedN, notFoundN, concurrentRedeemers-2)
+		}
+		wantNoFamily(t, s, f.ID, now)
+	})
+}
 
-			winner := -1
-			for i := range got {
-				if errs[i] != nil {
-					t.Fatalf("redeemer %d: %v", i, errs[i])
-				}
-				if got[i].Outcome == store.Rotated {
-					if winner >= 0 {
-						t.Fatalf("redeemers %d and %d both rotated", winner, i)
-					}
-					winner = i
-				}
+func testRedeemConcurrentGrace(t *testing.T, s store.Store) {
+	raceRounds(t, s, 10*time.Second, func(t *testing.T, f store.Family, now time.Time, rs []store.Redemption, got []store.Redeemed, errs []error) {
+		winner := -1
+		for i := range got {
+			if errs[i] != nil {
+				t.Fatalf("redeemer %d: %v", i, errs[i])
 			}
-			if winner < 0 {
-				t.Fatal("no redeemer rotated")
+			if got[i].Outcome == store.Rotated {
+				if winner >= 0 {
+					t.Fatalf("redeemers %d and %d both rotated", winner, i)
+				}
+				winner = i
 			}
-			want := rotated(f, rs[winner])
-			for i := range got {
-				if i == winner {
-					continue
-				}
-				if got[i].Outcome != store.Replayed {
-					t.Fatalf("redeemer %d: outcome %v (%q), want replayed", i, got[i].Outcome, got[i].Reason)
-				}
-				// Every replay answers with the winner's successor.
-				if d := diffFamily(got[i].Family, want); d != "" {
-					t.Fatalf("redeemer %d: Redeemed.Family (-got +want):\n%s", i, d)
-				}
+		}
+		if winner < 0 {
+			t.Fatal("no redeemer rotated")
+		}
+		want := rotated(f, rs[winner])
+		for i := range got {
+			if i == winner {
+				continue
 			}
-			wantFamily(t, s, want, now)
-		})
-	}
+			if got[i].Outcome != store.Replayed {
+				t.Fatalf("redeemer %d: outcome %v (%q), want replayed", i, got[i].Outcome, got[i].Reason)
+			}
+			// Every replay answers with the winner's successor.
+			if d := diffFamily(got[i].Family, want); d != "" {
+				t.Fatalf("redeemer %d: Redeemed.Family (-got +want):\n%s", i, d)
+			}
+		}
+		wantFamily(t, s, want, now)
+	})
 }
