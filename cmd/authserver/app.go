@@ -14,7 +14,7 @@ import (
 	"github.com/oauthkit/authserver/authserver/password"
 	"github.com/oauthkit/authserver/authserver/store"
 	"github.com/oauthkit/authserver/authserver/store/embedded"
-	redisstore "github.com/oauthkit/authserver/authserver/store/redis"
+	"github.com/oauthkit/authserver/authserver/store/redisstore"
 	"github.com/oauthkit/authserver/config"
 	"github.com/oauthkit/authserver/keys"
 )

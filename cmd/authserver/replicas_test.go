@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
 )
 
 // redisEnv points a server or the CLI at the shared test Redis under a

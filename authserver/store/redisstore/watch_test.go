@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	redisstore "github.com/oauthkit/authserver/authserver/store/redis"
-	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
 )
 
 // TestWatchKeySet has one process announce its key-set swaps to another

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/oauthkit/authserver/authserver/store"
-	redisstore "github.com/oauthkit/authserver/authserver/store/redis"
-	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
 )
 
 func hashOf(s string) []byte {

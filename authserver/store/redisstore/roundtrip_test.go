@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oauthkit/authserver/authserver/store"
-	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
 )
 
 // roundTrips counts what a client sends: a command or a pipeline (MULTI

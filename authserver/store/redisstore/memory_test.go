@@ -17,8 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oauthkit/authserver/authserver/store"
-	redisstore "github.com/oauthkit/authserver/authserver/store/redis"
-	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
 )
 
 // TestMemoryPerFamily measures what an active family costs in Redis:
@@ -47,7 +47,7 @@ import (
 // entries in the users' id keys, which hold the family index.
 // Slow: it runs only with AUTHSERVER_MEASURE=1.
 //
-//	AUTHSERVER_MEASURE=1 go test -run TestMemoryPerFamily -v ./authserver/store/redis
+//	AUTHSERVER_MEASURE=1 go test -run TestMemoryPerFamily -v ./authserver/store/redisstore
 func TestMemoryPerFamily(t *testing.T) {
 	if os.Getenv("AUTHSERVER_MEASURE") != "1" {
 		t.Skip("set AUTHSERVER_MEASURE=1 to measure memory per family (slow)")
@@ -167,7 +167,7 @@ func awaitKeys(t *testing.T, c *redis.Client, n int64) {
 // TestMemoryPerUser measures what a user costs: a 10-character name, the
 // server's id form, an argon2id PHC hash (97 characters) and no claims.
 //
-//	AUTHSERVER_MEASURE=1 go test -run TestMemoryPerUser -v ./authserver/store/redis
+//	AUTHSERVER_MEASURE=1 go test -run TestMemoryPerUser -v ./authserver/store/redisstore
 func TestMemoryPerUser(t *testing.T) {
 	if os.Getenv("AUTHSERVER_MEASURE") != "1" {
 		t.Skip("set AUTHSERVER_MEASURE=1 to measure memory per user (slow)")

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/oauthkit/authserver/authserver/store"
-	redisstore "github.com/oauthkit/authserver/authserver/store/redis"
-	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
 )
 
 // benchStore opens a store on the shared test Redis under a fresh prefix.

@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oauthkit/authserver/authserver/store"
-	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
 )
 
 // TestReaper checks that grace records are freed once their grace is over
@@ -87,7 +87,7 @@ func TestReaper(t *testing.T) {
 // it, Redis' active expiry lets them pile up. Slow: it runs only with
 // AUTHSERVER_MEASURE=1.
 //
-//	AUTHSERVER_MEASURE=1 go test -run TestMemoryUnderLoad -v ./authserver/store/redis
+//	AUTHSERVER_MEASURE=1 go test -run TestMemoryUnderLoad -v ./authserver/store/redisstore
 func TestMemoryUnderLoad(t *testing.T) {
 	if os.Getenv("AUTHSERVER_MEASURE") != "1" {
 		t.Skip("set AUTHSERVER_MEASURE=1 to measure memory under load (slow)")

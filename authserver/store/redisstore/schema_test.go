@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oauthkit/authserver/authserver/store"
-	redisstore "github.com/oauthkit/authserver/authserver/store/redis"
-	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
 )
 
 // schemaStore opens a store on the shared Redis under a fresh prefix, and

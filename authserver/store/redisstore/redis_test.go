@@ -14,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oauthkit/authserver/authserver/store"
-	redisstore "github.com/oauthkit/authserver/authserver/store/redis"
-	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
 	"github.com/oauthkit/authserver/authserver/store/storetest"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/oauthkit/authserver/authserver/store"
-	"github.com/oauthkit/authserver/authserver/store/redis/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
 )
 
 // recordCases are families at the edges of the record layout: varints
