@@ -5,7 +5,7 @@ import (
 )
 
 func commandConfig(flags *rootFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
+	cmd := groupCommand("config", "Inspect the configuration")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Validate and print the effective configuration, secrets redacted",

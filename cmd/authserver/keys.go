@@ -10,7 +10,7 @@ import (
 )
 
 func commandKeys(flags *rootFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Inspect and manage signing keys"}
+	cmd := groupCommand("keys", "Inspect and manage signing keys")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List every key: kid, algorithm, state, created, activates, retires",

@@ -13,7 +13,7 @@ import (
 )
 
 func commandUsers(flags *rootFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "users", Short: "Administer users (the resource owners of the password grant)"}
+	cmd := groupCommand("users", "Administer users (the resource owners of the password grant)")
 	var (
 		stdin  bool
 		claims []string
