@@ -162,8 +162,7 @@ func TestNoRedirectToAnotherOrigin(t *testing.T) {
 	}
 
 	t.Run("metadata-to-another-host", func(t *testing.T) {
-		var is *keyServer
-		is = newKeyServer(t, false, func(m *http.ServeMux) {
+		is := newKeyServer(t, false, func(m *http.ServeMux) {
 			m.Handle("GET /.well-known/oauth-authorization-server/tenant",
 				redirect(func() string { return otherHost(foreign.srv.URL) + "/.well-known/oauth-authorization-server" }))
 			m.Handle("GET /tenant/.well-known/openid-configuration",
