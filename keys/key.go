@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -166,29 +167,48 @@ func (k Key) LogValue() slog.Value {
 
 // GenerateKey creates a new key for alg in state Next, created at now and
 // not scheduled (see WithActivates). rsaBits applies to RS256 only and must
-// be at least MinRSABits. Randomness comes from crypto/rand.
+// be at least MinRSABits. Randomness comes from crypto/rand. The kid of a
+// generated key never starts with '-' (see generateKey).
 func GenerateKey(alg string, rsaBits int, now time.Time) (Key, error) {
-	var (
-		signer crypto.Signer
-		err    error
-	)
 	switch alg {
 	case RS256:
 		if rsaBits < MinRSABits {
 			return Key{}, fmt.Errorf("generate key: rsa bits %d below %d", rsaBits, MinRSABits)
 		}
-		signer, err = rsa.GenerateKey(rand.Reader, rsaBits)
+		return generateKey(alg, now, func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, rsaBits) })
 	case ES256:
-		signer, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		return generateKey(alg, now, func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) })
 	case EdDSA:
-		_, signer, err = ed25519.GenerateKey(rand.Reader)
-	default:
-		return Key{}, fmt.Errorf("generate key: %q: %w", alg, ErrAlgorithm)
+		return generateKey(alg, now, func() (crypto.Signer, error) {
+			_, priv, err := ed25519.GenerateKey(rand.Reader)
+			return priv, err
+		})
 	}
-	if err != nil {
-		return Key{}, fmt.Errorf("generate key: %w", err)
+	return Key{}, fmt.Errorf("generate key: %q: %w", alg, ErrAlgorithm)
+}
+
+// maxKeyDraws bounds the draws of generateKey: each draw has a kid that
+// starts with '-' one time in 64, so 16 such draws in a row happen with
+// probability 2^-96, which only a broken generator reaches.
+const maxKeyDraws = 16
+
+// generateKey draws keys from gen until one has a kid that does not
+// start with '-'. A kid is pasted into `keys revoke KID` during an
+// incident, and one starting with '-' reads as a flag to many command
+// lines; the kid stays the key's thumbprint, so a key is drawn again
+// rather than its kid encoded otherwise.
+func generateKey(alg string, now time.Time, gen func() (crypto.Signer, error)) (Key, error) {
+	for range maxKeyDraws {
+		signer, err := gen()
+		if err != nil {
+			return Key{}, fmt.Errorf("generate key: %w", err)
+		}
+		k, err := newKey(alg, signer, Next, now)
+		if err != nil || !strings.HasPrefix(k.kid, "-") {
+			return k, err
+		}
 	}
-	return newKey(alg, signer, Next, now)
+	return Key{}, fmt.Errorf("generate key: %d keys in a row had a kid starting with '-'", maxKeyDraws)
 }
 
 // newKey checks that signer fits alg and derives the kid.

@@ -36,7 +36,7 @@ func discover(ctx context.Context, client *http.Client, issuer string) (string, 
 		if err == nil {
 			return jwksURL, nil
 		}
-		if errors.Is(err, ErrIssuer) || ctx.Err() != nil {
+		if errors.Is(err, ErrIssuer) || errors.Is(err, errDowngrade) || ctx.Err() != nil {
 			return "", err
 		}
 		errs = append(errs, err)
@@ -74,7 +74,46 @@ func fetchMetadata(ctx context.Context, client *http.Client, u, issuer string) (
 	if err := checkHTTPURL(md.JWKSURI); err != nil {
 		return "", fmt.Errorf("metadata at %s: jwks_uri: %w", u, err)
 	}
+	if strings.HasPrefix(issuer, "https:") && !strings.HasPrefix(md.JWKSURI, "https:") {
+		return "", fmt.Errorf("metadata at %s: jwks_uri %q: %w", u, short(md.JWKSURI), errDowngrade)
+	}
 	return md.JWKSURI, nil
+}
+
+// errDowngrade reports a jwks_uri over http named by an https issuer's
+// metadata: whoever sits on the path could then substitute the keys, and
+// with them every token. It ends discovery, as a wrong issuer does.
+var errDowngrade = errors.New("plain http for the keys of an https issuer")
+
+// maxRedirects is how many redirects within one origin a fetch follows,
+// as many as net/http's default.
+const maxRedirects = 10
+
+// sameOriginRedirects returns a copy of hc that follows a redirect only
+// within the origin (scheme, host and port) of the URL first requested;
+// any other redirect fails the fetch. A redirect to another host would
+// let whoever controls a path on the issuer (or a misconfigured proxy)
+// choose where the keys come from, and a redirect from https to http
+// would drop TLS. Same-origin redirects (a moved path) add nothing an
+// attacker could not serve at the original URL, so they are followed.
+// hc's own CheckRedirect, if any, still decides about those.
+func sameOriginRedirects(hc *http.Client) *http.Client {
+	c := *hc
+	next := hc.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		from := via[0].URL
+		if req.URL.Scheme != from.Scheme || !strings.EqualFold(req.URL.Host, from.Host) {
+			return fmt.Errorf("redirect to another origin (%s://%s) not followed", req.URL.Scheme, req.URL.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
+	}
+	return &c
 }
 
 // errNotModified is returned by get on 304 Not Modified.

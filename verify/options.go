@@ -78,7 +78,9 @@ func WithLeeway(d time.Duration) Option {
 }
 
 // WithHTTPClient sets the client used for discovery and key set fetches.
-// The default client has dial, TLS, header and overall timeouts.
+// The default client has dial, TLS, header and overall timeouts. The
+// Verifier uses a copy of hc that refuses redirects to another origin
+// (hc's CheckRedirect still applies to the others); hc is not modified.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) { c.client = hc }
 }

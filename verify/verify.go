@@ -121,7 +121,10 @@ type Verifier struct {
 // the RFC 8414 rule for issuers with a path), falling back to
 // {issuer}/.well-known/openid-configuration. New then fetches the key set
 // and fails if any of this fails or if the set holds no usable key: the
-// caller decides whether to retry or to stop.
+// caller decides whether to retry or to stop. The metadata of an https
+// issuer must name an https jwks_uri, and discovery and key set fetches
+// follow redirects only within the origin (scheme, host, port) of the URL
+// they requested.
 //
 // WithAudience is required unless WithoutAudienceCheck is given.
 //
@@ -145,7 +148,7 @@ func New(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) 
 		scopes:   slices.Clone(c.scopes),
 		realm:    c.realm,
 		now:      c.now,
-		client:   c.client,
+		client:   sameOriginRedirects(c.client),
 		log:      c.logger,
 	}
 	for _, name := range c.algs {

@@ -11,7 +11,7 @@ import (
 )
 
 func commandClients() *cobra.Command {
-	cmd := &cobra.Command{Use: "clients", Short: "Make client secrets and their hashes for the configuration"}
+	cmd := groupCommand("clients", "Make client secrets and their hashes for the configuration")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "new-secret",
 		Short: "Print a fresh random client secret and, on the next line, its hash for the config",

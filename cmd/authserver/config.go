@@ -1,11 +1,15 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
+
+	"github.com/oauthkit/authserver/config"
 )
 
 func commandConfig(flags *rootFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
+	cmd := groupCommand("config", "Inspect the configuration")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Validate and print the effective configuration, secrets redacted",
@@ -15,8 +19,21 @@ func commandConfig(flags *rootFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return cfg.Redacted().WriteYAML(cmd.OutOrStdout())
+			if err := cfg.Redacted().WriteYAML(cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), metricsNote(cfg.HTTP))
+			return nil
 		},
 	})
 	return cmd
+}
+
+// metricsNote says where /metrics and pprof are served: on the admin
+// listener only, or, without one, nowhere.
+func metricsNote(h config.HTTP) string {
+	if h.AdminAddr == "" {
+		return "metrics: not served (http.admin_addr is empty)"
+	}
+	return "metrics: /metrics and /debug/pprof/ on http.admin_addr " + h.AdminAddr
 }

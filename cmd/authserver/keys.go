@@ -10,7 +10,7 @@ import (
 )
 
 func commandKeys(flags *rootFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Inspect and manage signing keys"}
+	cmd := groupCommand("keys", "Inspect and manage signing keys")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List every key: kid, algorithm, state, created, activates, retires",
@@ -39,22 +39,22 @@ func commandKeys(flags *rootFlags) *cobra.Command {
 		}),
 	}
 	rotate.Flags().BoolVar(&now, "now", false, "make the new key active at once (emergencies: verifiers with a cached JWKS fail until they refetch)")
-	retire := &cobra.Command{
+	retire := takesDashArgs(&cobra.Command{
 		Use:   "retire KID",
 		Short: "Stop signing with a key; it stays published until its last token has expired",
 		Args:  cobra.ExactArgs(1),
 		RunE: withKeys(flags, func(cmd *cobra.Command, m *keys.Manager, args []string) error {
 			return m.Retire(cmd.Context(), args[0])
 		}),
-	}
-	revoke := &cobra.Command{
+	})
+	revoke := takesDashArgs(&cobra.Command{
 		Use:   "revoke KID",
 		Short: "Remove a key from the JWKS at once (compromise); a successor signs if it was active",
 		Args:  cobra.ExactArgs(1),
 		RunE: withKeys(flags, func(cmd *cobra.Command, m *keys.Manager, args []string) error {
 			return m.Revoke(cmd.Context(), args[0])
 		}),
-	}
+	})
 	cmd.AddCommand(rotate, retire, revoke)
 	return cmd
 }

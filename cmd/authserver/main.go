@@ -9,7 +9,7 @@ import (
 )
 
 func main() {
-	if err := commandRoot().Execute(); err != nil {
+	if err := execute(commandRoot(), os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "authserver: "+err.Error())
 		os.Exit(1)
 	}

@@ -261,7 +261,8 @@ clients:
     grants: [password, refresh_token]
     scopes: [profile]
 `), 0o600)
-	env := []string{}
+	admin := freeAddr(t)
+	env := []string{"AUTHSERVER_HTTP_ADMIN_ADDR=" + admin}
 	s := startServer(t, dir, env, "--config", cfg)
 
 	id, stderr, code := cli(t, dir, "s3cret-password\n", env, "--config", cfg, "users", "add", "bob", "--password-stdin", "--claim", "team=blue")
@@ -287,14 +288,14 @@ clients:
 		t.Errorf("claims = %v", claims)
 	}
 
-	resp, err := http.Get(s.base + "/metrics")
+	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !strings.Contains(string(metrics), `authserver_tokens_issued_total{client_id="app",grant="password"} 1`) {
-		t.Errorf("/metrics on the main listener lacks the login:\n%.500s", metrics)
+		t.Errorf("/metrics on the admin listener lacks the login:\n%.500s", metrics)
 	}
 
 	out, _, code := cli(t, dir, "", env, "--config", cfg, "sessions", "list", "--user", "bob")
@@ -381,26 +382,55 @@ func TestCLIErrorsAndHelpers(t *testing.T) {
 	}
 }
 
-// TestAdminListener moves /metrics and pprof to http.admin_addr, off the
-// public listener.
+// TestAdminListener serves /metrics and pprof on http.admin_addr only:
+// never on the public listener, and without an admin listener not at all
+// (metrics name clients and count their tokens).
 func TestAdminListener(t *testing.T) {
-	admin := "http://" + freeAddr(t)
-	s := startServer(t, t.TempDir(), []string{"AUTHSERVER_HTTP_ADMIN_ADDR=" + strings.TrimPrefix(admin, "http://")}, "--dev")
-	for url, want := range map[string]int{
-		admin + "/metrics":       200,
-		admin + "/debug/pprof/":  200,
-		s.base + "/metrics":      404,
-		s.base + "/debug/pprof/": 404,
-	} {
+	get := func(url string) int {
+		t.Helper()
 		resp, err := http.Get(url)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("GET %s = %d, want %d", url, resp.StatusCode, want)
-		}
+		return resp.StatusCode
 	}
+	t.Run("with-admin-addr", func(t *testing.T) {
+		admin := "http://" + freeAddr(t)
+		s := startServer(t, t.TempDir(), []string{"AUTHSERVER_HTTP_ADMIN_ADDR=" + strings.TrimPrefix(admin, "http://")}, "--dev")
+		for url, want := range map[string]int{
+			admin + "/metrics":       200,
+			admin + "/debug/pprof/":  200,
+			s.base + "/metrics":      404,
+			s.base + "/debug/pprof/": 404,
+		} {
+			if got := get(url); got != want {
+				t.Errorf("GET %s = %d, want %d", url, got, want)
+			}
+		}
+	})
+	t.Run("without-admin-addr", func(t *testing.T) {
+		s := startServer(t, t.TempDir(), nil, "--dev")
+		for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/cmdline"} {
+			if got := get(s.base + path); got != 404 {
+				t.Errorf("GET %s on the public listener = %d, want 404", path, got)
+			}
+		}
+		if got := get(s.base + "/healthz"); got != 200 {
+			t.Errorf("GET /healthz = %d: the server is not serving", got)
+		}
+	})
+	t.Run("config-check", func(t *testing.T) {
+		dir := t.TempDir()
+		_, stderr, code := cli(t, dir, "", nil, "config", "check")
+		if code != 0 || !strings.Contains(stderr, "metrics: not served (http.admin_addr is empty)") {
+			t.Errorf("config check without admin_addr: %d %q", code, stderr)
+		}
+		_, stderr, code = cli(t, dir, "", []string{"AUTHSERVER_HTTP_ADMIN_ADDR=127.0.0.1:9100"}, "config", "check")
+		if code != 0 || !strings.Contains(stderr, "metrics: /metrics and /debug/pprof/ on http.admin_addr 127.0.0.1:9100") {
+			t.Errorf("config check with admin_addr: %d %q", code, stderr)
+		}
+	})
 }
 
 // TestGracefulShutdown sends SIGTERM: the server stops serving and exits 0.

@@ -15,12 +15,9 @@ type rootFlags struct {
 
 func commandRoot() *cobra.Command {
 	var flags rootFlags
-	root := &cobra.Command{
-		Use:           "authserver",
-		Short:         "OAuth2 token service: RS256 access tokens, rotating refresh tokens, JWKS",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
+	root := groupCommand("authserver", "OAuth2 token service: RS256 access tokens, rotating refresh tokens, JWKS")
+	root.SilenceUsage = true
+	root.SilenceErrors = true
 	root.PersistentFlags().StringVar(&flags.config, "config", "", "configuration file (YAML); AUTHSERVER_* environment variables override it")
 	root.AddCommand(
 		commandServe(&flags),

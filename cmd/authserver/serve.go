@@ -102,10 +102,12 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Handler())
 	servers := []*listener{{name: "http.addr", addr: c.HTTP.Addr, handler: mux}}
-	if c.HTTP.AdminAddr == "" {
-		mux.Handle("GET /metrics", srv.MetricsHandler())
-	} else {
+	// Metrics name clients and count their tokens, and pprof exposes the
+	// process: neither is ever on the public listener.
+	if c.HTTP.AdminAddr != "" {
 		servers = append(servers, &listener{name: "http.admin_addr", addr: c.HTTP.AdminAddr, handler: adminMux(srv.MetricsHandler())})
+	} else {
+		a.log.Info(metricsNote(c.HTTP))
 	}
 	errc := make(chan error, len(servers))
 	for _, l := range servers {

@@ -10,7 +10,7 @@ import (
 )
 
 func commandSessions(flags *rootFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "sessions", Short: "List or revoke refresh-token families (sessions)"}
+	cmd := groupCommand("sessions", "List or revoke refresh-token families (sessions)")
 	var user, family string
 	list := &cobra.Command{
 		Use:   "list --user NAME",

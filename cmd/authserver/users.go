@@ -13,23 +13,37 @@ import (
 )
 
 func commandUsers(flags *rootFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "users", Short: "Administer users (the resource owners of the password grant)"}
+	cmd := groupCommand("users", "Administer users (the resource owners of the password grant)")
+	cmd.AddCommand(
+		usersAdd(flags),
+		usersPasswd(flags),
+		sessionEndingCommand(flags, "disable NAME", "Disable a user (and log it out everywhere)", "user disabled", "user_disabled",
+			func(ctx context.Context, u *authserver.Users, name string) (int, error) {
+				return u.SetDisabled(ctx, name, true)
+			}),
+		usersEnable(flags),
+		sessionEndingCommand(flags, "delete NAME", "Delete a user and revoke its sessions", "user deleted", "user_deleted",
+			func(ctx context.Context, u *authserver.Users, name string) (int, error) { return u.Delete(ctx, name) }),
+		usersUnlock(flags),
+		usersList(flags),
+	)
+	return cmd
+}
+
+// usersAdd is `users add NAME [--password-stdin] [--claim k=v]...`.
+func usersAdd(flags *rootFlags) *cobra.Command {
 	var (
 		stdin  bool
 		claims []string
 	)
-	add := &cobra.Command{
+	add := takesDashArgs(&cobra.Command{
 		Use:   "add NAME",
 		Short: "Create a user; prints its id (the sub of its tokens)",
 		Args:  cobra.ExactArgs(1),
 		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
-			cl := map[string]string{}
-			for _, kv := range claims {
-				k, v, err := authserver.ParseClaim(kv)
-				if err != nil {
-					return err
-				}
-				cl[k] = v
+			cl, err := parseClaims(claims)
+			if err != nil {
+				return err
 			}
 			pw, err := readPassword(cmd, stdin)
 			if err != nil {
@@ -43,17 +57,34 @@ func commandUsers(flags *rootFlags) *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), user.ID)
 			return nil
 		}),
-	}
+	})
 	add.Flags().BoolVar(&stdin, "password-stdin", false, "read the password from stdin instead of the terminal")
 	add.Flags().StringArrayVar(&claims, "claim", nil, "a claim name=value copied into the user's access tokens (repeatable)")
+	return add
+}
 
-	var passwdStdin bool
-	passwd := &cobra.Command{
+// parseClaims turns --claim name=value flags into a claim map.
+func parseClaims(kvs []string) (map[string]string, error) {
+	cl := map[string]string{}
+	for _, kv := range kvs {
+		k, v, err := authserver.ParseClaim(kv)
+		if err != nil {
+			return nil, err
+		}
+		cl[k] = v
+	}
+	return cl, nil
+}
+
+// usersPasswd is `users passwd NAME [--password-stdin]`.
+func usersPasswd(flags *rootFlags) *cobra.Command {
+	var stdin bool
+	passwd := takesDashArgs(&cobra.Command{
 		Use:   "passwd NAME",
 		Short: "Change a user's password (and log it out everywhere)",
 		Args:  cobra.ExactArgs(1),
 		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
-			pw, err := readPassword(cmd, passwdStdin)
+			pw, err := readPassword(cmd, stdin)
 			if err != nil {
 				return err
 			}
@@ -65,14 +96,14 @@ func commandUsers(flags *rootFlags) *cobra.Command {
 			fmt.Fprintf(cmd.ErrOrStderr(), "password changed; %d session(s) revoked\n", n)
 			return nil
 		}),
-	}
-	passwd.Flags().BoolVar(&passwdStdin, "password-stdin", false, "read the password from stdin instead of the terminal")
+	})
+	passwd.Flags().BoolVar(&stdin, "password-stdin", false, "read the password from stdin instead of the terminal")
+	return passwd
+}
 
-	disable := sessionEndingCommand(flags, "disable NAME", "Disable a user (and log it out everywhere)", "user disabled", "user_disabled",
-		func(ctx context.Context, u *authserver.Users, name string) (int, error) {
-			return u.SetDisabled(ctx, name, true)
-		})
-	enable := &cobra.Command{
+// usersEnable is `users enable NAME`.
+func usersEnable(flags *rootFlags) *cobra.Command {
+	return takesDashArgs(&cobra.Command{
 		Use:   "enable NAME",
 		Short: "Enable a disabled user",
 		Args:  cobra.ExactArgs(1),
@@ -83,10 +114,28 @@ func commandUsers(flags *rootFlags) *cobra.Command {
 			audit(cmd, "user enabled", "user_enabled", "user", name)
 			return nil
 		}),
-	}
-	del := sessionEndingCommand(flags, "delete NAME", "Delete a user and revoke its sessions", "user deleted", "user_deleted",
-		func(ctx context.Context, u *authserver.Users, name string) (int, error) { return u.Delete(ctx, name) })
-	list := &cobra.Command{
+	})
+}
+
+// usersUnlock is `users unlock NAME`.
+func usersUnlock(flags *rootFlags) *cobra.Command {
+	return takesDashArgs(&cobra.Command{
+		Use:   "unlock NAME",
+		Short: "End a user's login lockout before its window has passed",
+		Args:  cobra.ExactArgs(1),
+		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
+			if err := u.Unlock(ctx, name); err != nil {
+				return err
+			}
+			audit(cmd, "user unlocked", "user_unlocked", "user", name)
+			return nil
+		}),
+	})
+}
+
+// usersList is `users list`.
+func usersList(flags *rootFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List users",
 		Args:  cobra.NoArgs,
@@ -109,26 +158,12 @@ func commandUsers(flags *rootFlags) *cobra.Command {
 			})
 		},
 	}
-	unlock := &cobra.Command{
-		Use:   "unlock NAME",
-		Short: "End a user's login lockout before its window has passed",
-		Args:  cobra.ExactArgs(1),
-		RunE: withUsers(flags, func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error {
-			if err := u.Unlock(ctx, name); err != nil {
-				return err
-			}
-			audit(cmd, "user unlocked", "user_unlocked", "user", name)
-			return nil
-		}),
-	}
-	cmd.AddCommand(add, passwd, disable, enable, del, unlock, list)
-	return cmd
 }
 
 // sessionEndingCommand is a users command that changes a user and revokes
 // its sessions, reporting how many.
 func sessionEndingCommand(flags *rootFlags, use, short, done, event string, op func(context.Context, *authserver.Users, string) (int, error)) *cobra.Command {
-	return &cobra.Command{
+	return takesDashArgs(&cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
@@ -141,7 +176,7 @@ func sessionEndingCommand(flags *rootFlags, use, short, done, event string, op f
 			fmt.Fprintf(cmd.ErrOrStderr(), "%s; %d session(s) revoked\n", done, n)
 			return nil
 		}),
-	}
+	})
 }
 
 type userFunc func(ctx context.Context, cmd *cobra.Command, u *authserver.Users, name string) error
