@@ -54,7 +54,7 @@ func (s *Server) login(r *http.Request, c *Client, username, pw string) (store.U
 	if lo.MaxFailuresPerIP > 0 {
 		n, until, err := s.opts.Store.Failures(ctx, ipKey, now)
 		if err != nil {
-			return store.User{}, unavailable(err)
+			return store.User{}, storeError(err)
 		}
 		if n >= lo.MaxFailuresPerIP {
 			return store.User{}, s.lockedOut(c, ip, until, now)
@@ -63,7 +63,7 @@ func (s *Server) login(r *http.Request, c *Client, username, pw string) (store.U
 	if lo.MaxFailures > 0 {
 		n, until, err := s.opts.Store.AddFailure(ctx, userKey, now, lo.Window)
 		if err != nil {
-			return store.User{}, unavailable(err)
+			return store.User{}, storeError(err)
 		}
 		if n > lo.MaxFailures {
 			return store.User{}, s.lockedOut(c, ip, until, now)
@@ -71,7 +71,7 @@ func (s *Server) login(r *http.Request, c *Client, username, pw string) (store.U
 	}
 	user, err := s.opts.Store.GetUser(ctx, username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return store.User{}, unavailable(err)
+		return store.User{}, storeError(err)
 	}
 	ok, err := s.checkPassword(r, user, pw)
 	if err != nil {
@@ -81,13 +81,13 @@ func (s *Server) login(r *http.Request, c *Client, username, pw string) (store.U
 	defer cancel()
 	if !ok || user.Disabled {
 		if _, _, err := s.opts.Store.AddFailure(ctx, ipKey, now, lo.Window); err != nil {
-			return store.User{}, unavailable(err)
+			return store.User{}, storeError(err)
 		}
 		s.audit.Warn("login failed", "event", "login_failed", "client_id", c.ID, "ip", ip, "known_user", user.ID != "")
 		return store.User{}, invalidGrant("invalid username or password")
 	}
 	if err := s.opts.Store.ResetFailures(ctx, userKey); err != nil {
-		return store.User{}, unavailable(err)
+		return store.User{}, storeError(err)
 	}
 	s.upgradeHash(r, user, pw)
 	return user, nil
@@ -103,9 +103,7 @@ func (s *Server) checkPassword(r *http.Request, user store.User, pw string) (boo
 	case err == nil:
 		return ok, nil
 	case ctx.Err() != nil:
-		e := unavailable(err)
-		e.RetryAfter = time.Second
-		return false, e
+		return false, withCause(busy(), err)
 	}
 	// A stored hash we cannot parse: refuse like a wrong password and say
 	// why in the log.

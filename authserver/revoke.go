@@ -77,16 +77,16 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
-			return unavailable(err)
+			return storeError(err)
 		case fam.ClientID == client.ID:
 			if err := s.opts.Store.RevokeFamily(ctx, fam.ID); err != nil {
-				return unavailable(err)
+				return storeError(err)
 			}
 			s.audit.Info("family revoked", "event", "family_revoked", "family", fam.ID, "client_id", client.ID, "user_id", fam.UserID)
 		}
 	} else if ap, ok := s.readAccessToken(token); ok && ap.ClientID == client.ID {
 		if err := s.opts.Store.RevokeToken(ctx, ap.JTI, time.Unix(ap.Expiry, 0)); err != nil {
-			return unavailable(err)
+			return storeError(err)
 		}
 		s.audit.Info("access token revoked", "event", "access_token_revoked", "jti", ap.JTI, "client_id", client.ID)
 	}
@@ -117,7 +117,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
-			return unavailable(err)
+			return storeError(err)
 		case string(fam.CurrentHash) == string(rt.hash()):
 			body, _ := json.Marshal(map[string]any{
 				"active": true, "token_type": "refresh_token", "sub": fam.UserID, "client_id": fam.ClientID,
@@ -133,7 +133,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 	if ok {
 		revoked, err := s.opts.Store.IsRevoked(ctx, ap.JTI, now)
 		if err != nil {
-			return unavailable(err)
+			return storeError(err)
 		}
 		ok = !revoked
 	}

@@ -134,7 +134,7 @@ func (s *Server) Handler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
-	return mux
+	return s.recoverPanics(mux)
 }
 
 // post wraps an OAuth2 endpoint: POST only, and a JSON error for anything
