@@ -49,6 +49,10 @@ func newClientRegistry(clients []Client) (clientRegistry, error) {
 		if _, dup := reg[c.ID]; dup || c.ID == "" {
 			return nil, fmt.Errorf("register client %q: empty or duplicate id", c.ID)
 		}
+		if c.Public && c.Allows(GrantClientCredentials) {
+			// It has no secret: anyone who knows its id would get tokens.
+			return nil, fmt.Errorf("register client %q: a public client cannot use client_credentials", c.ID)
+		}
 		rc := registeredClient{Client: c}
 		if !c.Public {
 			sum, err := clientsecret.Decode(c.SecretHash)
