@@ -128,3 +128,22 @@ func (s *Server) upgradeHash(r *http.Request, user store.User, pw string) {
 		s.log.Warn("password hash upgrade failed", "user_id", user.ID, "error", err)
 	}
 }
+
+// accessTokenOnly answers a password login of a client that may not use
+// the refresh_token grant: a refresh token it cannot redeem would only be
+// a session that nothing but revocation ends, so it gets the access token
+// alone and no family is created.
+func (s *Server) accessTokenOnly(c *Client, user store.User, scope []string) (*tokenResponse, error) {
+	jti, err := newJTI()
+	if err != nil {
+		return nil, err
+	}
+	claims := accessClaims{Subject: user.ID, Audience: s.audience(c), JTI: jti, ClientID: c.ID, Scope: scope, Extra: user.Claims}
+	tok, err := s.sign(&claims, s.now())
+	if err != nil {
+		return nil, err
+	}
+	s.audit.Info("login succeeded", "event", "login_succeeded", "user_id", user.ID, "client_id", c.ID)
+	s.audit.Info("token issued", "event", "token_issued", "grant", GrantPassword, "client_id", c.ID, "user_id", user.ID, "jti", jti)
+	return &tokenResponse{AccessToken: tok, ExpiresIn: s.ttlSeconds(), Scope: scope}, nil
+}

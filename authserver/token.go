@@ -141,6 +141,9 @@ func (s *Server) passwordGrant(r *http.Request, c *Client, p params) (*tokenResp
 	if err != nil {
 		return nil, err
 	}
+	if !c.Allows(GrantRefreshToken) {
+		return s.accessTokenOnly(c, user, scope)
+	}
 	now := s.now()
 	familyID, err := newFamilyID()
 	if err != nil {
