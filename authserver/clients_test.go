@@ -18,4 +18,8 @@ func TestNewRefusesPublicClientCredentials(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "client_credentials") {
 		t.Fatalf("New = %v, want an error naming client_credentials", err)
 	}
+	opts.Clients = []authserver.Client{{ID: "open", Public: true, Grants: []string{"password"}, Introspect: true}}
+	if _, err := authserver.New(opts); err == nil || !strings.Contains(err.Error(), "introspect") {
+		t.Fatalf("New = %v, want an error naming introspect", err)
+	}
 }
