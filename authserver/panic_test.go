@@ -58,7 +58,7 @@ func TestPanicIsOne500(t *testing.T) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	fs.set("GetUser", errPanic)
-	r := e.login500(t)
+	r := e.tryLogin(t)
 	if r.status != http.StatusInternalServerError || r.str("error") != "server_error" || r.str("error_description") == "" {
 		t.Fatalf("panicking handler: %d %s, want 500 server_error", r.status, r.raw)
 	}
@@ -88,8 +88,8 @@ func TestPanicIsOne500(t *testing.T) {
 	e.login(t)
 }
 
-// login500 is a login that is expected to fail.
-func (e *env) login500(t *testing.T) response {
+// tryLogin is a login that is expected to fail.
+func (e *env) tryLogin(t *testing.T) response {
 	t.Helper()
 	return e.post(t, "/oauth2/token", form("grant_type", "password", "client_id", "app", "username", "alice", "password", alicePass), "")
 }
