@@ -17,7 +17,7 @@ func (s *Server) recoverPanics(h http.Handler) http.Handler {
 			if v == nil {
 				return
 			}
-			if v == http.ErrAbortHandler { //nolint:errorlint // net/http compares it so too
+			if v == http.ErrAbortHandler { // net/http's own signal to abort the response
 				panic(v)
 			}
 			route := r.Pattern
