@@ -44,6 +44,7 @@ func TestStoreErrors(t *testing.T) {
 	}
 	tests := []struct{ op, request string }{
 		{"GetUser", "password"},
+		{"Failures", "password"},
 		{"AddFailure", "password"},
 		{"AddFailure", "wrong-password"},
 		{"CreateFamily", "password"},

@@ -74,7 +74,16 @@ func (s *Server) login(r *http.Request, c *Client, username, pw string) (store.U
 		}
 	}()
 	if lo.MaxFailuresPerIP > 0 {
-		n, until, err := s.opts.Store.AddFailure(ctx, ipKey, now, lo.Window)
+		// A read first, so that a flood from a locked-out address costs
+		// no write; the reservation below is what enforces the limit.
+		n, until, err := s.opts.Store.Failures(ctx, ipKey, now)
+		if err != nil {
+			return store.User{}, storeError(err)
+		}
+		if n >= lo.MaxFailuresPerIP {
+			return store.User{}, s.lockedOut(c, ip, until, now)
+		}
+		n, until, err = s.opts.Store.AddFailure(ctx, ipKey, now, lo.Window)
 		if err != nil {
 			return store.User{}, storeError(err)
 		}
@@ -89,8 +98,8 @@ func (s *Server) login(r *http.Request, c *Client, username, pw string) (store.U
 			return store.User{}, storeError(err)
 		}
 		if n > lo.MaxFailures {
-			// As before reservations: attempts on a locked name go on
-			// counting (the window's end does not move).
+			// Attempts on a locked name keep counting, as they always
+			// have: the window's end does not move.
 			return store.User{}, s.lockedOut(c, ip, until, now)
 		}
 		reserved = append(reserved, userKey)
