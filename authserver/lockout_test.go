@@ -82,7 +82,7 @@ func slowHash() string {
 // nor their address; the attempts of the same burst that were checked
 // are charged to both.
 func TestBurstEndingIn503ChargesNothing(t *testing.T) {
-	const perIP = 50
+	const perIP = 200
 	oneSlot, err := password.NewHasher(password.Params{Memory: 64, Iterations: 1, Parallelism: 1}, 1)
 	if err != nil {
 		t.Fatal(err)
