@@ -26,7 +26,10 @@ func (s *Server) recoverPanics(h http.Handler) http.Handler {
 			}
 			s.log.Error("panic in handler", "route", route, "method", r.Method, "panic", fmt.Sprint(v))
 			if tw.wrote {
-				return // too late for an error body; net/http ends the response
+				// Too late for an error body: abort, so that the client
+				// sees a broken response rather than a truncated one
+				// (net/http logs nothing for this value).
+				panic(http.ErrAbortHandler)
 			}
 			s.sendError(tw, r, serverError())
 		}()
@@ -41,11 +44,13 @@ type trackedWriter struct {
 	wrote bool
 }
 
+// WriteHeader records that the response has started.
 func (t *trackedWriter) WriteHeader(code int) {
 	t.wrote = true
 	t.ResponseWriter.WriteHeader(code)
 }
 
+// Write records that the response has started.
 func (t *trackedWriter) Write(b []byte) (int, error) {
 	t.wrote = true
 	return t.ResponseWriter.Write(b)
