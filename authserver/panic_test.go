@@ -2,6 +2,7 @@ package authserver_test
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -92,4 +93,40 @@ func TestPanicIsOne500(t *testing.T) {
 func (e *env) tryLogin(t *testing.T) response {
 	t.Helper()
 	return e.post(t, "/oauth2/token", form("grant_type", "password", "client_id", "app", "username", "alice", "password", alicePass), "")
+}
+
+// halfJWKSSigner starts the JWKS response, then panics.
+type halfJWKSSigner struct{ authserver.Signer }
+
+func (halfJWKSSigner) ServeJWKS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write([]byte(`{"keys":[`))
+	http.NewResponseController(w).Flush()
+	panic("injected panic after the response started")
+}
+
+// TestPanicAfterResponseStarted: a handler that panics once its answer
+// has started cannot be answered 500; the response is aborted, so the
+// client sees a broken body rather than a truncated one that looks whole,
+// and the log still gets its one line.
+func TestPanicAfterResponseStarted(t *testing.T) {
+	var logs syncBuffer
+	e := newEnv(t, func(o *authserver.Options) {
+		o.Signer = halfJWKSSigner{o.Signer}
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	resp, err := e.http.Client().Get(e.http.URL + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Fatal("the truncated JWKS body read as complete")
+	}
+	if n := strings.Count(logs.String(), `"msg":"panic in handler"`); n != 1 || !strings.Contains(logs.String(), `"route":"GET /.well-known/jwks.json"`) {
+		t.Fatalf("%d panic lines, want 1 naming the route:\n%s", n, logs.String())
+	}
+	e.login(t) // the server goes on serving
 }
