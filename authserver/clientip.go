@@ -11,26 +11,41 @@ import (
 // peer, unless the peer is a trusted proxy (Options.TrustedProxies): then
 // it is the right-most address of X-Forwarded-For that is not itself a
 // trusted proxy, since every proxy appends the address it saw and only
-// the entries added by our own proxies can be believed.
-func (s *Server) clientIP(r *http.Request) string {
+// the entries added by our own proxies can be believed. Entries may carry
+// a port ("192.0.2.7:4711", "[2001:db8::7]:4711"), as some proxies add.
+func (s *Server) clientIP(r *http.Request) netip.Addr {
 	peer := peerAddr(r)
 	if !s.trusted(peer) {
-		return peer.String()
+		return peer
 	}
 	hops := r.Header.Values("X-Forwarded-For")
 	for i := len(hops) - 1; i >= 0; i-- {
 		parts := strings.Split(hops[i], ",")
 		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				return peer.String() // a mangled header: count the proxy
+			a, ok := parseHop(strings.TrimSpace(parts[j]))
+			if !ok {
+				return peer // a mangled header: count the proxy
 			}
-			if a = a.Unmap(); !s.trusted(a) {
-				return a.String()
+			if !s.trusted(a) {
+				return a
 			}
 		}
 	}
-	return peer.String()
+	return peer
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address
+// and port.
+func parseHop(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return netip.Addr{}, false
+		}
+		a = ap.Addr()
+	}
+	return a.Unmap(), true
 }
 
 func (s *Server) trusted(a netip.Addr) bool {

@@ -28,6 +28,10 @@ type Client struct {
 	Grants     []string // grant types it may use
 	Scopes     []string // every scope it may be granted; the default grant
 	Audience   []string // aud of its tokens; empty means the server default
+	// Introspect lets a confidential client call the introspection
+	// endpoint, for access tokens of every client and its own refresh
+	// tokens.
+	Introspect bool
 }
 
 // Allows reports whether the client may use grant.
@@ -48,6 +52,13 @@ func newClientRegistry(clients []Client) (clientRegistry, error) {
 		c := &clients[i]
 		if _, dup := reg[c.ID]; dup || c.ID == "" {
 			return nil, fmt.Errorf("register client %q: empty or duplicate id", c.ID)
+		}
+		if c.Public && c.Allows(GrantClientCredentials) {
+			// It has no secret: anyone who knows its id would get tokens.
+			return nil, fmt.Errorf("register client %q: a public client cannot use client_credentials", c.ID)
+		}
+		if c.Public && c.Introspect {
+			return nil, fmt.Errorf("register client %q: a public client cannot introspect", c.ID)
 		}
 		rc := registeredClient{Client: c}
 		if !c.Public {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	oerrors "github.com/go-oauth2/oauth2/v4/errors"
+
+	"github.com/oauthkit/authserver/authserver/store"
 )
 
 // Error is an OAuth2 error response (RFC 6749 §5.2): a fixed, safe code
@@ -63,12 +65,36 @@ func invalidScope(description string) *Error {
 	return oauthErr(oerrors.ErrInvalidScope, description)
 }
 
-// unavailable is the answer whenever the store fails: the request may be
-// retried, and nothing was issued.
-func unavailable(cause error) *Error {
+// storeError is the one place that maps a failed store call to an
+// answer: store.ErrUnavailable (the backend cannot serve now) is 503
+// temporarily_unavailable with Retry-After, since a retry may succeed and
+// nothing was issued; any other failure is a fault of ours, 500
+// server_error, logged once by writeError. Callers handle the sentinel
+// errors that are answers (ErrNotFound) before they call it.
+func storeError(cause error) *Error {
+	if errors.Is(cause, store.ErrUnavailable) {
+		e := oauthErr(oerrors.ErrTemporarilyUnavailable, "the service is temporarily unavailable, retry later")
+		e.RetryAfter = storeRetryAfter
+		e.Cause = cause
+		return e
+	}
+	return withCause(serverError(), cause)
+}
+
+// storeRetryAfter is the Retry-After of a 503 for an unreachable store:
+// long enough not to hammer a backend that is failing over.
+const storeRetryAfter = time.Second
+
+// busy is the answer of a login that found no free password-hashing slot
+// in time: nothing was checked, and a retry may succeed.
+func busy() *Error {
 	e := oauthErr(oerrors.ErrTemporarilyUnavailable, "the service is temporarily unavailable, retry later")
-	e.Cause = cause
+	e.RetryAfter = time.Second
 	return e
+}
+
+func serverError() *Error {
+	return oauthErr(oerrors.ErrServerError, "internal error")
 }
 
 func withCause(e *Error, cause error) *Error {
@@ -76,19 +102,25 @@ func withCause(e *Error, cause error) *Error {
 	return e
 }
 
-// writeError sends err as an RFC 6749 §5.2 JSON body. Any error that is
-// not an *Error becomes a 500 server_error with a fixed description.
+// writeError sends err as an RFC 6749 §5.2 JSON body and logs it once
+// (at error level from 500 up). Any error that is not an *Error becomes a
+// 500 server_error with a fixed description.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		e = withCause(oauthErr(oerrors.ErrServerError, "internal error"), err)
+		e = withCause(serverError(), err)
 	}
 	level := s.log.Debug
 	if e.Status >= 500 {
 		level = s.log.Error
 	}
-	s.metrics.failures.WithLabelValues(endpointOf(r), e.Code.Error(), strconv.Itoa(e.Status)).Inc()
 	level("oauth2 error", "path", r.URL.Path, "error", e.Code.Error(), "status", e.Status, "cause", errString(e.Cause))
+	s.sendError(w, r, e)
+}
+
+// sendError counts and sends e, without logging it.
+func (s *Server) sendError(w http.ResponseWriter, r *http.Request, e *Error) {
+	s.metrics.failures.WithLabelValues(endpointOf(r), e.Code.Error(), strconv.Itoa(e.Status)).Inc()
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	noStore(w)

@@ -149,7 +149,7 @@ func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 		Clients: []authserver.Client{
 			{ID: "app", Public: true, Grants: []string{"password", "refresh_token"}, Scopes: []string{"profile", "orders:read"}},
 			{ID: "web", SecretHash: mustHash(t, webSecret), Grants: []string{"password", "refresh_token"}, Scopes: []string{"profile"}, Audience: []string{"web-api"}},
-			{ID: "svc", SecretHash: mustHash(t, svcSecret), Grants: []string{"client_credentials"}, Scopes: []string{"billing", "reports"}},
+			{ID: "svc", SecretHash: mustHash(t, svcSecret), Grants: []string{"client_credentials"}, Scopes: []string{"billing", "reports"}, Introspect: true},
 		},
 		Lockout:    authserver.Lockout{MaxFailures: 5, MaxFailuresPerIP: 100, Window: 15 * time.Minute},
 		Store:      st,

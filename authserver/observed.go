@@ -78,6 +78,11 @@ func (o observedStore) Failures(ctx context.Context, key string, now time.Time) 
 	return w.count, w.until, err
 }
 
+// RefundFailure times and counts the wrapped store's RefundFailure.
+func (o observedStore) RefundFailure(ctx context.Context, key string, now time.Time) error {
+	return observeErr(o.m, "refund_failure", func() error { return o.Store.RefundFailure(ctx, key, now) })
+}
+
 // ResetFailures times and counts the wrapped store's ResetFailures.
 func (o observedStore) ResetFailures(ctx context.Context, key string) error {
 	return observeErr(o.m, "reset_failures", func() error { return o.Store.ResetFailures(ctx, key) })

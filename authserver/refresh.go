@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // A refresh token is base64url of
@@ -87,11 +88,14 @@ var errBadRefreshToken = errors.New("malformed or forged refresh token")
 
 // parse authenticates s. It fails for anything this server did not issue.
 func (c refreshCodec) parse(s string) (refreshToken, error) {
-	if len(s) != b64url.EncodedLen(refreshRawLen) {
+	// base64 decoding skips line breaks, so a text of the right length
+	// may decode to fewer bytes: refuse them first, and check the decoded
+	// length as well, before indexing into it.
+	if len(s) != b64url.EncodedLen(refreshRawLen) || strings.ContainsAny(s, "\r\n") {
 		return refreshToken{}, errBadRefreshToken
 	}
 	raw, err := b64url.DecodeString(s)
-	if err != nil || raw[0] != refreshVersion {
+	if err != nil || len(raw) != refreshRawLen || raw[0] != refreshVersion {
 		return refreshToken{}, errBadRefreshToken
 	}
 	if !hmac.Equal(c.mac(raw[:refreshBodyLen]), raw[refreshBodyLen:]) {

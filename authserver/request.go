@@ -25,7 +25,9 @@ var errTooLarge = &Error{Code: oerrors.ErrInvalidRequest, Description: "request 
 // readParams decodes an OAuth2 request body, either
 // application/x-www-form-urlencoded (RFC 6749) or a flat JSON object of
 // strings. Parameters in the URL query are ignored: credentials belong in
-// the body. A parameter given twice is invalid_request (RFC 6749 §3.2).
+// the body. A parameter given twice is invalid_request, and one sent
+// without a value is treated as omitted (RFC 6749 §3.2), so that every
+// handler asks only whether a parameter is there.
 func readParams(w http.ResponseWriter, r *http.Request) (params, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
@@ -54,11 +56,16 @@ func parseForm(body []byte) (params, error) {
 		return nil, invalidRequest("malformed form body")
 	}
 	p := make(params, len(values))
-	for k, v := range values {
-		if len(v) != 1 {
-			return nil, invalidRequest("parameter " + safeName(k) + " given more than once")
+	for k, vs := range values {
+		for _, v := range vs {
+			if v == "" {
+				continue
+			}
+			if _, dup := p[k]; dup {
+				return nil, invalidRequest("parameter " + safeName(k) + " given more than once")
+			}
+			p[k] = v
 		}
-		p[k] = v[0]
 	}
 	return p, nil
 }
@@ -79,6 +86,9 @@ func parseJSON(body []byte) (params, error) {
 		var v string
 		if err := dec.Decode(&v); err != nil {
 			return nil, invalidRequest("parameter " + safeName(k) + " must be a string")
+		}
+		if v == "" {
+			continue
 		}
 		if _, dup := p[k]; dup {
 			return nil, invalidRequest("parameter " + safeName(k) + " given more than once")

@@ -77,16 +77,16 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
-			return unavailable(err)
+			return storeError(err)
 		case fam.ClientID == client.ID:
 			if err := s.opts.Store.RevokeFamily(ctx, fam.ID); err != nil {
-				return unavailable(err)
+				return storeError(err)
 			}
 			s.audit.Info("family revoked", "event", "family_revoked", "family", fam.ID, "client_id", client.ID, "user_id", fam.UserID)
 		}
 	} else if ap, ok := s.readAccessToken(token); ok && ap.ClientID == client.ID {
 		if err := s.opts.Store.RevokeToken(ctx, ap.JTI, time.Unix(ap.Expiry, 0)); err != nil {
-			return unavailable(err)
+			return storeError(err)
 		}
 		s.audit.Info("access token revoked", "event", "access_token_revoked", "jti", ap.JTI, "client_id", client.ID)
 	}
@@ -98,14 +98,21 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 // inactive is the whole answer for anything not active (RFC 7662 §2.2).
 var inactive = []byte(`{"active":false}` + "\n")
 
-// handleIntrospect implements RFC 7662 for confidential clients.
+// handleIntrospect implements RFC 7662 for confidential clients with the
+// introspect permission. Others get 401 invalid_client: RFC 7662 §2.3
+// answers 401 both for bad credentials and for credentials without the
+// privilege, and invalid_client is RFC 6749's only 401 code
+// (unauthorized_client is about grant types, with 400). A permitted
+// client learns about access tokens of every client (what a resource
+// server needs) but about refresh tokens of its own only: anything else is
+// inactive, so that no client can read another's sessions.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error {
 	client, token, err := s.tokenRequest(w, r)
 	if err != nil {
 		return err
 	}
-	if client.Public {
-		return invalidClient("introspection requires a confidential client")
+	if client.Public || !client.Introspect {
+		return invalidClient("the client may not use the introspection endpoint")
 	}
 	ctx, cancel := s.storeCtx(r)
 	defer cancel()
@@ -117,8 +124,8 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
-			return unavailable(err)
-		case string(fam.CurrentHash) == string(rt.hash()):
+			return storeError(err)
+		case fam.ClientID == client.ID && string(fam.CurrentHash) == string(rt.hash()):
 			body, _ := json.Marshal(map[string]any{
 				"active": true, "token_type": "refresh_token", "sub": fam.UserID, "client_id": fam.ClientID,
 				"scope": joinScope(fam.Scope), "exp": fam.Expiry().Unix(), "iat": fam.LastUsed.Unix(), "iss": s.opts.Issuer,
@@ -133,7 +140,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 	if ok {
 		revoked, err := s.opts.Store.IsRevoked(ctx, ap.JTI, now)
 		if err != nil {
-			return unavailable(err)
+			return storeError(err)
 		}
 		ok = !revoked
 	}

@@ -64,6 +64,9 @@ type Options struct {
 
 	// StoreTimeout bounds every store call of a request (default 2s).
 	StoreTimeout time.Duration
+	// PasswordWait bounds how long a login waits for a free hashing slot
+	// of Hasher before it is answered 503 with Retry-After (default 5s).
+	PasswordWait time.Duration
 	Now          func() time.Time // default time.Now
 	Logger       *slog.Logger     // default slog.Default()
 }
@@ -91,6 +94,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.StoreTimeout <= 0 {
 		opts.StoreTimeout = 2 * time.Second
+	}
+	if opts.PasswordWait <= 0 {
+		opts.PasswordWait = defaultPasswordWait
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -134,7 +140,7 @@ func (s *Server) Handler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
-	return mux
+	return s.recoverPanics(mux)
 }
 
 // post wraps an OAuth2 endpoint: POST only, and a JSON error for anything

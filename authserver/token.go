@@ -141,6 +141,9 @@ func (s *Server) passwordGrant(r *http.Request, c *Client, p params) (*tokenResp
 	if err != nil {
 		return nil, err
 	}
+	if !c.Allows(GrantRefreshToken) {
+		return s.accessTokenOnly(c, user, scope)
+	}
 	now := s.now()
 	familyID, err := newFamilyID()
 	if err != nil {
@@ -167,7 +170,7 @@ func (s *Server) passwordGrant(r *http.Request, c *Client, p params) (*tokenResp
 	ctx, cancel := s.storeCtx(r)
 	defer cancel()
 	if err := s.opts.Store.CreateFamily(ctx, fam); err != nil {
-		return nil, unavailable(err)
+		return nil, storeError(err)
 	}
 	s.audit.Info("login succeeded", "event", "login_succeeded", "user_id", user.ID, "client_id", c.ID, "family", familyID)
 	s.audit.Info("token issued", "event", "token_issued", "grant", GrantPassword, "client_id", c.ID, "user_id", user.ID, "jti", jti)
@@ -213,7 +216,7 @@ func (s *Server) refreshGrant(r *http.Request, c *Client, p params) (*tokenRespo
 	case errors.Is(err, store.ErrNotFound):
 		return nil, invalidGrant("refresh token expired or revoked")
 	case err != nil:
-		return nil, unavailable(err)
+		return nil, storeError(err)
 	}
 	fam := res.Family
 	switch res.Outcome {

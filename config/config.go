@@ -192,6 +192,10 @@ type Client struct {
 	Scopes []string `mapstructure:"scopes"`
 	// Audience, when set, replaces tokens.audience for this client.
 	Audience []string `mapstructure:"audience"`
+	// Introspect lets a confidential client call the introspection
+	// endpoint: for access tokens of every client, and for its own
+	// refresh tokens.
+	Introspect bool `mapstructure:"introspect"`
 }
 
 // Default returns the configuration used when neither file nor environment

@@ -140,6 +140,7 @@ clients:
     secret_hash: ` + "%HASH%" + `
     grants: [client_credentials]
     scopes: [billing]
+    introspect: true
 `
 
 func prodFile(t *testing.T) string {
@@ -178,6 +179,8 @@ func TestLoadFile(t *testing.T) {
 		{"clients[0]", cfg.Clients[0], Client{ID: "mobile-app", Public: true, Grants: []string{"password", "refresh_token"},
 			Scopes: []string{"profile", "orders:read"}, Audience: []string{"orders-api"}}},
 		{"clients[1].secret_hash", cfg.Clients[1].SecretHash, testSecretHash},
+		{"clients[0].introspect defaults to false", cfg.Clients[0].Introspect, false},
+		{"clients[1].introspect", cfg.Clients[1].Introspect, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -295,6 +295,9 @@ func (v *validator) client(name string, cl Client) {
 	if cl.Public && cl.Allows(GrantClientCredentials) {
 		v.add(name+".grants", "a public client cannot use client_credentials: it has no secret")
 	}
+	if cl.Public && cl.Introspect {
+		v.add(name+".introspect", "a public client cannot introspect: it has no secret")
+	}
 	for i, s := range cl.Scopes {
 		if !validScope(s) {
 			v.add(fmt.Sprintf("%s.scopes[%d]", name, i), "%q is not a scope: want a non-empty word of printable ASCII without spaces, quotes or backslashes", s)

@@ -129,6 +129,8 @@ func TestValidate(t *testing.T) {
 		{"public-client-with-secret", func(c *Config) { c.Clients[0].SecretHash = testSecretHash }, []string{"clients[0] (mobile-app).secret_hash"}},
 		{"public-client-credentials", func(c *Config) { c.Clients[0].Grants = append(c.Clients[0].Grants, GrantClientCredentials) },
 			[]string{"clients[0] (mobile-app).grants"}},
+		{"public-client-introspect", func(c *Config) { c.Clients[0].Introspect = true }, []string{"clients[0] (mobile-app).introspect"}},
+		{"valid-confidential-introspect", func(c *Config) { c.Clients[1].Introspect = true }, nil},
 		{"confidential-without-secret", func(c *Config) { c.Clients[1].SecretHash = "" }, []string{"clients[1] (billing-worker).secret_hash"}},
 		{"secret-hash-no-prefix", func(c *Config) { c.Clients[1].SecretHash = strings.TrimPrefix(testSecretHash, "sha256:") },
 			[]string{"clients[1] (billing-worker).secret_hash"}},

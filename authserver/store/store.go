@@ -227,11 +227,20 @@ type KeySets interface {
 }
 
 // Lockouts counts failed logins per key (a user name or a client IP) in
-// fixed windows that start at the first failure.
+// fixed windows that start at the first failure. A login reserves its
+// place with AddFailure before the password is checked, so that
+// concurrent guesses cannot all slip under the limit, and takes the
+// reservation back with RefundFailure when the attempt turns out not to
+// be a failure.
 type Lockouts interface {
 	// AddFailure counts one failure for key at now and returns the count
 	// within the current window and when that window ends.
 	AddFailure(ctx context.Context, key string, now time.Time, window time.Duration) (count int, until time.Time, err error)
+	// RefundFailure takes back, in one atomic step, one failure counted
+	// in the window of key open at now; the window keeps its end, and is
+	// removed when no failure is left in it. Nothing happens when no
+	// window is open.
+	RefundFailure(ctx context.Context, key string, now time.Time) error
 	// Failures returns the count of the window open at now (0 if none)
 	// and when it ends.
 	Failures(ctx context.Context, key string, now time.Time) (count int, until time.Time, err error)

@@ -252,7 +252,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error)
 	select {
 	case s.writeSem <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("%s: %w", op, ctx.Err())
+		return wrap(op, ctx.Err())
 	}
 	defer func() { <-s.writeSem }()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -271,7 +271,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error)
 
 // wrap prefixes err with op and marks the errors of an unreachable backend
 // (a lock held beyond the busy timeout, I/O errors, a full disk, an
-// unreadable file) as store.ErrUnavailable.
+// unreadable file, a closed database, a timeout) as store.ErrUnavailable.
 func wrap(op string, err error) error {
 	if unavailable(err) {
 		return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
@@ -280,6 +280,12 @@ func wrap(op string, err error) error {
 }
 
 func unavailable(err error) bool {
+	// A call that ran out of time and a closed database (a server shutting
+	// down) cannot serve now either; database/sql does not export the
+	// error of a closed database.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed" {
+		return true
+	}
 	var e *sqlite.Error
 	if !errors.As(err, &e) {
 		return false

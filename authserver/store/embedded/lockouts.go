@@ -49,6 +49,19 @@ func (s *Store) Failures(ctx context.Context, key string, now time.Time) (int, t
 	return count, fromMicros(until), nil
 }
 
+// RefundFailure takes back one failure of the window of key open at now,
+// removing the window when none is left, in one transaction.
+func (s *Store) RefundFailure(ctx context.Context, key string, now time.Time) error {
+	return s.write(ctx, "refund login failure", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE lockouts SET count = count - 1 WHERE key = ? AND until > ? AND count > 0",
+			key, micros(now)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM lockouts WHERE key = ? AND count <= 0", key)
+		return err
+	})
+}
+
 // ResetFailures forgets the failures of key.
 func (s *Store) ResetFailures(ctx context.Context, key string) error {
 	return s.write(ctx, "reset login failures", func(tx *sql.Tx) error {

@@ -42,6 +42,32 @@ func (s *Store) AddFailure(ctx context.Context, key string, now time.Time, windo
 	return int(reply[0]), fromMillis(reply[1]), nil
 }
 
+// refundFailureScript takes back one failure at now ARGV[1] from the
+// window at KEYS[1], deleting the window when none is left. A window that
+// ended (PEXPIRETIME at or before now) or does not exist (-2) is left
+// alone. SET KEEPTTL rather than DECR, so that the ACL of docs/redis.md
+// needs no new command.
+var refundFailureScript = redis.NewScript(`
+local untilMs = redis.call('PEXPIRETIME', KEYS[1])
+if untilMs <= tonumber(ARGV[1]) then
+	return 0
+end
+local n = tonumber(redis.call('GET', KEYS[1])) - 1
+if n <= 0 then
+	redis.call('DEL', KEYS[1])
+else
+	redis.call('SET', KEYS[1], n, 'KEEPTTL')
+end
+return 1
+`)
+
+// RefundFailure takes back one failure of the window of key open at now,
+// in one script run; the window keeps its end.
+func (s *Store) RefundFailure(ctx context.Context, key string, now time.Time) error {
+	err := refundFailureScript.Run(ctx, s.client, []string{s.lockoutKey(key)}, millis(now)).Err()
+	return wrap("refund login failure", err)
+}
+
 // Failures returns the count of the window open at now (0 if none) and
 // when it ends: one MULTI round trip.
 func (s *Store) Failures(ctx context.Context, key string, now time.Time) (int, time.Time, error) {

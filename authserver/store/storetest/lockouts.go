@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,6 +95,94 @@ func testLockoutKeysIndependent(t *testing.T, s store.Store) {
 		if count != want {
 			t.Errorf("Failures(%s) = %d, want %d", key, count, want)
 		}
+	}
+}
+
+// testLockoutRefund takes reservations back: the count drops by one and
+// the window keeps its end; a window left empty is gone, so the next
+// failure opens a new one; nothing happens without an open window.
+func testLockoutRefund(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const window = 15 * time.Minute
+	const key = "ip:198.51.100.0"
+	base := liveBase()
+	end := base.Add(window)
+	expect := func(at time.Time, wantCount int, wantUntil time.Time) {
+		t.Helper()
+		count, until, err := s.Failures(ctx, key, at)
+		if err != nil {
+			t.Fatalf("Failures: %v", err)
+		}
+		if count != wantCount || (wantCount > 0 && !until.Equal(wantUntil)) {
+			t.Fatalf("Failures = %d until %v, want %d until %v", count, until, wantCount, wantUntil)
+		}
+	}
+	refund := func(at time.Time) {
+		t.Helper()
+		if err := s.RefundFailure(ctx, key, at); err != nil {
+			t.Fatalf("RefundFailure: %v", err)
+		}
+	}
+	refund(base) // no window: nothing to take back
+	expect(base, 0, time.Time{})
+	for range 3 {
+		if _, _, err := s.AddFailure(ctx, key, base, window); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refund(base.Add(time.Minute))
+	expect(base.Add(time.Minute), 2, end)
+	refund(base.Add(2 * time.Minute))
+	refund(base.Add(2 * time.Minute))
+	expect(base.Add(2*time.Minute), 0, time.Time{})
+	refund(base.Add(2 * time.Minute)) // never below zero
+	later := base.Add(3 * time.Minute)
+	if n, until, err := s.AddFailure(ctx, key, later, window); err != nil || n != 1 || !until.Equal(later.Add(window)) {
+		t.Fatalf("AddFailure after the window emptied = %d until %v, %v; want 1 until %v", n, until, err, later.Add(window))
+	}
+	// A refund after the window ended changes nothing, and does not
+	// revive the window.
+	refund(later.Add(window))
+	expect(later.Add(window), 0, time.Time{})
+	expect(later, 1, later.Add(window))
+	// Other keys are untouched.
+	if _, _, err := s.AddFailure(ctx, "ip:192.0.2.0", later, window); err != nil {
+		t.Fatal(err)
+	}
+	refund(later)
+	if n, _, err := s.Failures(ctx, "ip:192.0.2.0", later); err != nil || n != 1 {
+		t.Fatalf("Failures of another key = %d, %v; want 1", n, err)
+	}
+}
+
+// testLockoutRefundConcurrent runs reservations and refunds at once: none
+// is lost, so the count ends at the failures that were kept.
+func testLockoutRefundConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const key, kept, refunded = "ip:203.0.113.0", 15, 25
+	base := liveBase()
+	var wg sync.WaitGroup
+	errs := make(chan error, kept+refunded)
+	for i := range kept + refunded {
+		wg.Go(func() {
+			if _, _, err := s.AddFailure(ctx, key, base, time.Hour); err != nil {
+				errs <- err
+				return
+			}
+			if i < refunded {
+				if err := s.RefundFailure(ctx, key, base); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n, _, err := s.Failures(ctx, key, base); err != nil || n != kept {
+		t.Fatalf("Failures = %d, %v; want %d", n, err, kept)
 	}
 }
 

@@ -92,6 +92,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"KeySetConcurrentSwap", testKeySetConcurrentSwap},
 		{"Lockout", testLockout},
 		{"LockoutKeysIndependent", testLockoutKeysIndependent},
+		{"LockoutRefund", testLockoutRefund},
+		{"LockoutRefundConcurrent", testLockoutRefundConcurrent},
 		{"RevokedTokens", testRevokedTokens},
 	}
 	for _, tc := range tests {
