@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
@@ -12,6 +13,10 @@ import (
 // joseAlgs is the allowlist of a resource server that accepts what
 // authserver can sign with.
 var joseAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
+
+// ErrUnknownKID is VerifyJOSE's error when no key of the set has the
+// token's kid: the case where a resource server refetches the JWKS.
+var ErrUnknownKID = errors.New("unknown kid")
 
 // FetchJWKS gets the JSON Web Key Set at url and decodes it with go-jose.
 func FetchJWKS(t testing.TB, url string) jose.JSONWebKeySet {
@@ -42,7 +47,11 @@ func VerifyJOSE(set jose.JSONWebKeySet, token string) (jose.Header, []byte, erro
 	}
 	h := obj.Signatures[0].Protected
 	found := set.Key(h.KeyID)
-	if len(found) != 1 {
+	switch len(found) {
+	case 0:
+		return h, nil, fmt.Errorf("%w %q", ErrUnknownKID, h.KeyID)
+	case 1:
+	default:
 		return h, nil, fmt.Errorf("%d keys with kid %q in the JWKS, want 1", len(found), h.KeyID)
 	}
 	if found[0].Algorithm != h.Algorithm {

@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -186,7 +187,7 @@ func TestVerifyJOSERefuses(t *testing.T) {
 		token string
 		want  string
 	}{
-		{"unknown-kid", set, is.sign(t, "k2", `{}`), `0 keys with kid "k2"`},
+		{"unknown-kid", set, is.sign(t, "k2", `{}`), `unknown kid "k2"`},
 		{"key-for-another-alg", jose.JSONWebKeySet{Keys: []jose.JSONWebKey{wrongAlg}}, good, `key alg "RS256"`},
 		{"payload-swapped", set, parts[0] + "." + strings.Split(other, ".")[1] + "." + parts[2], "error in cryptographic primitive"},
 		{"alg-none", set, "eyJhbGciOiJub25lIn0.e30.", "unexpected signature algorithm"},
@@ -196,6 +197,9 @@ func TestVerifyJOSERefuses(t *testing.T) {
 			_, _, err := testutil.VerifyJOSE(tt.set, tt.token)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("VerifyJOSE error = %v, want one containing %q", err, tt.want)
+			}
+			if errors.Is(err, testutil.ErrUnknownKID) != (tt.name == "unknown-kid") {
+				t.Fatalf("errors.Is(%v, ErrUnknownKID) = %v", err, !(tt.name == "unknown-kid"))
 			}
 		})
 	}
