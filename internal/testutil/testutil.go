@@ -26,20 +26,30 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// Eventually waits until cond returns true, checking it at once and then
-// at intervals growing from 1 ms to 50 ms, and fails t with what if cond
-// still does not hold after timeout. It replaces fixed sleeps: the test
-// goes on the moment the condition holds.
+// Eventually waits until cond returns true, as WaitFor does, and fails t
+// with what if cond still does not hold after timeout. It replaces fixed
+// sleeps: the test goes on the moment the condition holds.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !WaitFor(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// WaitFor reports whether cond returned true within timeout, checking it
+// at once and then at intervals growing from 1 ms to 50 ms. Use it instead
+// of Eventually where a failure should report more than a sentence (a
+// child process's log, the last value seen).
+func WaitFor(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	wait := time.Millisecond
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			return false
 		}
 		timer := time.NewTimer(wait)
 		<-timer.C
 		wait = min(2*wait, 50*time.Millisecond)
 	}
+	return true
 }

@@ -84,6 +84,16 @@ func TestEventuallyFailsAtTheDeadline(t *testing.T) {
 	}
 }
 
+func TestWaitFor(t *testing.T) {
+	calls := 0
+	if !testutil.WaitFor(10*time.Second, func() bool { calls++; return calls == 2 }) || calls != 2 {
+		t.Fatalf("WaitFor on a condition true at the second call: %d calls", calls)
+	}
+	if testutil.WaitFor(5*time.Millisecond, func() bool { return false }) {
+		t.Fatal("WaitFor reported a condition that never held")
+	}
+}
+
 func TestClock(t *testing.T) {
 	start := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	c := testutil.NewClock(start)
