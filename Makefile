@@ -2,6 +2,7 @@
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         ?= bin/authserver
+FUZZTIME    ?= 30s
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: build build-openssl run test lint bench fuzz clean loadtest loadtest-node
@@ -15,15 +16,20 @@ build-openssl: ## bin/authserver-openssl: RS256 via OpenSSL libcrypto (cgo; buil
 run: ## run the server in development mode: embedded store under ./data, demo client and user
 	$(GO) run ./cmd/authserver serve --dev
 
-test: ## the whole test suite, under the race detector; the signing backends (OpenSSL, BoringCrypto) too
+test: ## the whole suite under the race detector; again with -tags openssl, only the tests the tag changes (.ci/openssl-tests); keys on BoringCrypto
 	$(GO) test -race -count=1 ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 -tags openssl ./keys/... ./cmd/authserver/
+	@runs=$$(.ci/openssl-tests) || exit 1; \
+	echo "$$runs" | while read -r pkg run; do \
+		echo "CGO_ENABLED=1 $(GO) test -race -count=1 -tags openssl -run '$$run' $$pkg"; \
+		CGO_ENABLED=1 $(GO) test -race -count=1 -tags openssl -run "$$run" $$pkg || exit 1; \
+	done
 	GOEXPERIMENT=boringcrypto $(GO) test -count=1 ./keys/
 
-lint: ## gofmt, go vet, staticcheck
+lint: ## gofmt, go mod tidy (no diff), go vet, staticcheck
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
 	$(GO) vet ./...
-	CGO_ENABLED=1 $(GO) vet -tags openssl ./keys/...
+	CGO_ENABLED=1 $(GO) vet -tags openssl ./keys/... ./cmd/authserver/
 	$(GO) run $(STATICCHECK) ./...
 	CGO_ENABLED=1 $(GO) run $(STATICCHECK) -tags openssl ./keys/...
 
@@ -32,8 +38,14 @@ bench: ## benchmarks, each beside its baseline (raw signing / verification)
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchmem -tags openssl ./keys/
 	GOEXPERIMENT=boringcrypto $(GO) test -run '^$$' -bench 'Sign|RawRSA' -benchmem ./keys/
 
-fuzz: ## a short run of every fuzz target
-	$(GO) test -run '^$$' -fuzz FuzzTokenRequest -fuzztime 60s ./authserver/
+fuzz: ## every fuzz target (as go test -list finds them), one after the other, FUZZTIME each (default 30s)
+	@list=$$($(GO) test -list '^Fuzz' ./...) || { echo "$$list"; exit 1; }; \
+	targets=$$(echo "$$list" | awk '/^Fuzz/ { f[n++] = $$1; next } /^ok/ { for (i = 0; i < n; i++) print $$2, f[i]; n = 0 }'); \
+	if [ -z "$$targets" ]; then echo "make fuzz: no fuzz targets found" >&2; exit 1; fi; \
+	echo "$$targets" | while read -r pkg target; do \
+		echo "== $$target ($$pkg), $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 loadtest: build ## load-test bin/authserver with cmd/authbench (embedded store); e.g. LOADTEST_FLAGS="-store redis -d 20s"
 	$(GO) run ./cmd/authbench -start $(BIN) $(LOADTEST_FLAGS)

@@ -1,40 +1,21 @@
 package authserver_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/oauthkit/authserver/authserver"
+	"github.com/oauthkit/authserver/internal/testutil"
 )
-
-// syncBuffer is a log sink safe for the server's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestAuditLog runs every security event through the server with debug
 // logging on: each event is one JSON line with a stable "event" field, and
 // no line holds a password, a client secret or a token.
 func TestAuditLog(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	e := newEnv(t, func(o *authserver.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -19,27 +19,10 @@ import (
 	"github.com/oauthkit/authserver/authserver/clientsecret"
 	"github.com/oauthkit/authserver/authserver/password"
 	"github.com/oauthkit/authserver/authserver/store/embedded"
+	"github.com/oauthkit/authserver/internal/testutil"
 	"github.com/oauthkit/authserver/keys"
+	"github.com/oauthkit/authserver/keys/keystest"
 )
-
-// clock is a settable time source shared by the server, its store calls
-// and its key manager.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // Secrets of the confidential test clients.
 const (
@@ -51,7 +34,7 @@ const (
 // env is one authserver over a real SQLite file, reached over real HTTP.
 type env struct {
 	t     *testing.T
-	clock *clock
+	clock *testutil.Clock // shared by the server, its store calls and its key manager
 	srv   *authserver.Server
 	http  *httptest.Server
 	keys  *keys.Manager
@@ -77,31 +60,9 @@ var (
 	keyBlob []byte
 )
 
-type memKeyStore struct {
-	mu      sync.Mutex
-	data    []byte
-	version int64
-}
-
-func (m *memKeyStore) LoadKeySet(context.Context) ([]byte, int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.data, m.version, nil
-}
-
-func (m *memKeyStore) SwapKeySet(_ context.Context, v int64, data []byte) (int64, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if v != m.version {
-		return m.version, false, nil
-	}
-	m.data, m.version = data, m.version+1
-	return m.version, true, nil
-}
-
 func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 	t.Helper()
-	c := &clock{t: time.Now().Truncate(time.Second)}
+	c := testutil.NewClock(time.Now().Truncate(time.Second))
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "authserver.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -112,12 +73,12 @@ func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 		t.Fatal(err)
 	}
 	keyOnce.Do(func() {
-		mem := &memKeyStore{}
+		mem := &keystest.Store{}
 		m := keys.NewManager(mem, sealer, keys.Options{Logger: quietLog})
 		if err := m.Init(context.Background()); err != nil {
 			panic(err)
 		}
-		keyBlob = mem.data
+		keyBlob = mem.Data()
 	})
 	if _, ok, err := st.SwapKeySet(context.Background(), 0, keyBlob); err != nil || !ok {
 		t.Fatalf("seed key set: %v %v", ok, err)

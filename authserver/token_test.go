@@ -8,47 +8,16 @@ import (
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
-// jwks fetches the server's key set with go-jose, a JOSE library other
-// than the jwx that signs.
-func (e *env) jwks(t *testing.T) jose.JSONWebKeySet {
-	t.Helper()
-	resp, err := http.Get(e.http.URL + "/.well-known/jwks.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
-		t.Fatal(err)
-	}
-	return set
-}
-
-// verifyToken checks an access token against the served JWKS with go-jose
-// and returns its header and claims.
+// verifyToken checks an access token against the served JWKS with go-jose,
+// a JOSE library other than the jwx that signs, and returns its header and
+// claims.
 func (e *env) verifyToken(t *testing.T, token string) (jose.Header, map[string]any) {
 	t.Helper()
-	sig, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		t.Fatalf("parse access token: %v", err)
-	}
-	h := sig.Signatures[0].Header
-	set := e.jwks(t)
-	keys := set.Key(h.KeyID)
-	if len(keys) != 1 {
-		t.Fatalf("kid %q not in JWKS", h.KeyID)
-	}
-	payload, err := sig.Verify(keys[0].Key)
-	if err != nil {
-		t.Fatalf("verify access token: %v", err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		t.Fatal(err)
-	}
-	return h, claims
+	return testutil.VerifyWithJOSE(t, e.http.URL+"/.well-known/jwks.json", token)
 }
 
 func TestPasswordGrantIssuesRFC9068Token(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthkit/authserver/internal/testutil"
 	"github.com/oauthkit/authserver/verify"
 )
 
@@ -112,18 +113,6 @@ func kidOf(token string) string {
 	}
 	json.Unmarshal(raw, &h)
 	return h.Kid
-}
-
-// await waits until cond holds, failing the test after 20 s.
-func await(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // sameClaims compares claims, times by instant, and reports the
@@ -307,7 +296,7 @@ func TestVerifyAfterKeyRevocation(t *testing.T) {
 		t.Fatalf("JWKS fetched %d times, want 2 (New, then the unknown kid)", n)
 	}
 	var err error
-	await(t, "the revoked key's token to be refused", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the revoked key's token to be refused", func() bool {
 		_, err = v.Verify(ctx, old)
 		return err != nil
 	})
@@ -399,7 +388,7 @@ func TestVerifyThroughKeyRotation(t *testing.T) {
 	}
 	defer halt()
 
-	await(t, "tokens of the first key to verify", func() bool { return progress(firstKID) })
+	testutil.Eventually(t, 20*time.Second, "tokens of the first key to verify", func() bool { return progress(firstKID) })
 	for i := range 2 {
 		if i > 0 {
 			// The unknown-kid refetch is rate-limited (5 s on the
@@ -410,7 +399,7 @@ func TestVerifyThroughKeyRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		await(t, "tokens of key "+k.KID()+" to verify", func() bool { return progress(k.KID()) })
+		testutil.Eventually(t, 20*time.Second, "tokens of key "+k.KID()+" to verify", func() bool { return progress(k.KID()) })
 	}
 	halt()
 	for _, err := range failures {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/oauthkit/authserver/keys"
+	"github.com/oauthkit/authserver/keys/keystest"
 )
 
 // The benchmarks share one stored RSA-2048 key, so that a Sign benchmark
@@ -16,7 +17,7 @@ import (
 // BenchmarkRawOpenSSLSign) sign with the same key in the same run.
 var (
 	benchMu       sync.Mutex
-	benchStore    = &memStore{}
+	benchStore    = &keystest.Store{}
 	benchSealer   *keys.Sealer
 	benchManagers = map[string]*keys.Manager{}
 )

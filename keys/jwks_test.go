@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oauthkit/authserver/keys"
+	"github.com/oauthkit/authserver/keys/keystest"
 )
 
 func TestServeJWKS(t *testing.T) {
@@ -105,7 +106,7 @@ func TestJWKSMaxAge(t *testing.T) {
 }
 
 func TestServeJWKSBeforeInit(t *testing.T) {
-	m := keys.NewManager(&memStore{}, newSealer(t), keys.Options{})
+	m := keys.NewManager(&keystest.Store{}, newSealer(t), keys.Options{})
 	rec := httptest.NewRecorder()
 	m.ServeJWKS(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != http.StatusServiceUnavailable {
@@ -171,7 +172,7 @@ func TestJWKSMembers(t *testing.T) {
 // process after a reload and in another process; a change gives new ones.
 func TestJWKSStable(t *testing.T) {
 	ctx := context.Background()
-	st, sealer := &memStore{}, newSealer(t)
+	st, sealer := &keystest.Store{}, newSealer(t)
 	opts := keys.Options{Algorithm: keys.ES256}
 	m := newManager(t, st, sealer, opts)
 	doc, etag := m.JWKS()

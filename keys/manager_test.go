@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthkit/authserver/internal/testutil"
 	"github.com/oauthkit/authserver/keys"
+	"github.com/oauthkit/authserver/keys/keystest"
 )
 
 func TestInitCreatesFirstKey(t *testing.T) {
-	st := &memStore{}
+	st := &keystest.Store{}
 	m := keys.NewManager(st, newSealer(t), keys.Options{Algorithm: keys.EdDSA, Logger: quiet})
 	if m.Ready() {
 		t.Fatal("ready before Init")
@@ -29,13 +31,13 @@ func TestInitCreatesFirstKey(t *testing.T) {
 	if len(infos) != 1 || infos[0].State != keys.Active || infos[0].Algorithm != keys.EdDSA {
 		t.Fatalf("Keys = %+v, want one active EdDSA key", infos)
 	}
-	if version, swaps := st.stats(); version != 1 || swaps != 1 {
+	if version, swaps := st.Stats(); version != 1 || swaps != 1 {
 		t.Fatalf("store version %d after %d swaps, want 1 and 1", version, swaps)
 	}
 }
 
 func TestInitConcurrentReplicasCreateOneKey(t *testing.T) {
-	st := &memStore{}
+	st := &keystest.Store{}
 	sealer := newSealer(t)
 	const n = 8
 	var (
@@ -57,24 +59,24 @@ func TestInitConcurrentReplicasCreateOneKey(t *testing.T) {
 			t.Fatalf("manager %d: active %q of %d keys, want %q alone", i, got, m.Set().Len(), want)
 		}
 	}
-	if _, swaps := st.stats(); swaps != 1 {
+	if _, swaps := st.Stats(); swaps != 1 {
 		t.Fatalf("%d keys sets written, want exactly 1", swaps)
 	}
 }
 
 func TestInitRefuses(t *testing.T) {
-	stored := &memStore{}
+	stored := &keystest.Store{}
 	newManager(t, stored, nil, keys.Options{Algorithm: keys.EdDSA, Logger: quiet})
 	for _, tc := range []struct {
 		name    string
-		st      *memStore
+		st      *keystest.Store
 		opts    keys.Options
 		wantErr error
 	}{
 		{"wrong-kek", stored, keys.Options{Algorithm: keys.EdDSA}, keys.ErrSealed},
-		{"hs256", &memStore{}, keys.Options{Algorithm: "HS256"}, keys.ErrAlgorithm},
-		{"none", &memStore{}, keys.Options{Algorithm: "none"}, keys.ErrAlgorithm},
-		{"rsa-1024", &memStore{}, keys.Options{RSABits: 1024}, nil},
+		{"hs256", &keystest.Store{}, keys.Options{Algorithm: "HS256"}, keys.ErrAlgorithm},
+		{"none", &keystest.Store{}, keys.Options{Algorithm: "none"}, keys.ErrAlgorithm},
+		{"rsa-1024", &keystest.Store{}, keys.Options{RSABits: 1024}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Logger = quiet
@@ -93,7 +95,7 @@ func TestInitRefuses(t *testing.T) {
 // TestChangeSeenByOtherReplica: a rotation by one process (the CLI, or
 // another replica) reaches a running server within 2 seconds.
 func TestChangeSeenByOtherReplica(t *testing.T) {
-	st, sealer := &memStore{}, newSealer(t)
+	st, sealer := &keystest.Store{}, newSealer(t)
 	opts := keys.Options{Algorithm: keys.EdDSA, PollInterval: 20 * time.Millisecond}
 	server := newManager(t, st, sealer, opts)
 	cli := newManager(t, st, sealer, opts)
@@ -119,7 +121,7 @@ func TestChangeSeenByOtherReplica(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 2*time.Second, "the server to sign with "+want, func() bool { return activeKID(server) == want })
+			testutil.Eventually(t, 2*time.Second, "the server to sign with "+want, func() bool { return activeKID(server) == want })
 		})
 	}
 }
@@ -152,7 +154,7 @@ func TestScheduledRotation(t *testing.T) {
 		t.Fatal("the new key signs before it was published for PublishAhead")
 	}
 	clk.Advance(10 * time.Minute)
-	eventually(t, 2*time.Second, "the due key to be promoted", func() bool { return activeKID(m) == next.KID() })
+	testutil.Eventually(t, 2*time.Second, "the due key to be promoted", func() bool { return activeKID(m) == next.KID() })
 
 	oldKey, ok := m.Set().Key(old)
 	if !ok || oldKey.State() != keys.Retired || !oldKey.Retires().Equal(clk.Now().Add(16*time.Minute)) {
@@ -163,7 +165,7 @@ func TestScheduledRotation(t *testing.T) {
 	}
 
 	clk.Advance(16 * time.Minute)
-	eventually(t, 2*time.Second, "the retired key to be pruned", func() bool {
+	testutil.Eventually(t, 2*time.Second, "the retired key to be pruned", func() bool {
 		_, ok := m.Set().Key(old)
 		return !ok
 	})
@@ -216,9 +218,9 @@ func TestManagerRetireAndRevoke(t *testing.T) {
 }
 
 func TestReloadKeepsLastGoodSet(t *testing.T) {
-	st := &memStore{}
+	st := &keystest.Store{}
 	m := newManager(t, st, nil, keys.Options{Algorithm: keys.EdDSA, Logger: quiet})
-	st.setLoadErr(errors.New("connection refused"))
+	st.SetLoadErr(errors.New("connection refused"))
 	if err := m.Reload(context.Background()); err == nil {
 		t.Fatal("Reload hid a store error")
 	}
@@ -226,10 +228,8 @@ func TestReloadKeepsLastGoodSet(t *testing.T) {
 		t.Fatalf("stopped signing on a store error: %v", err)
 	}
 
-	st.setLoadErr(nil)
-	st.mu.Lock()
-	st.data = []byte("garbage at the same version")
-	st.mu.Unlock()
+	st.SetLoadErr(nil)
+	st.SetData([]byte("garbage at the same version"))
 	if err := m.Reload(context.Background()); err != nil {
 		t.Fatalf("Reload parsed an unchanged version: %v", err)
 	}
@@ -252,7 +252,7 @@ func TestRunStopsWithContext(t *testing.T) {
 // the set changes under them (run with -race).
 func TestSignDuringRotation(t *testing.T) {
 	ctx := context.Background()
-	st, sealer := &memStore{}, newSealer(t)
+	st, sealer := &keystest.Store{}, newSealer(t)
 	opts := keys.Options{Algorithm: keys.ES256}
 	m := newManager(t, st, sealer, opts)
 	cli := newManager(t, st, sealer, opts)

@@ -17,7 +17,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/oauthkit/authserver/internal/testutil"
 	"github.com/oauthkit/authserver/keys"
+	"github.com/oauthkit/authserver/keys/keystest"
 )
 
 // TestScheduledLifecycle drives ten scheduled rotations with an injected
@@ -32,7 +34,7 @@ func TestScheduledLifecycle(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	start := clk.Now()
-	st, sealer := &memStore{}, newSealer(t)
+	st, sealer := &keystest.Store{}, newSealer(t)
 	opts := keys.Options{Algorithm: keys.EdDSA, RotateEvery: every, PublishAhead: ahead, AccessTTL: ttl, Skew: skew, Now: clk.Now}
 	m := newManager(t, st, sealer, opts)
 
@@ -158,7 +160,7 @@ func TestConcurrentScheduledRotation(t *testing.T) {
 	)
 	ctx := context.Background()
 	clk := newClock()
-	st, sealer := &memStore{}, newSealer(t)
+	st, sealer := &keystest.Store{}, newSealer(t)
 	logs := &auditLog{}
 	opts := keys.Options{Algorithm: keys.ES256, RotateEvery: every, PublishAhead: ahead, Now: clk.Now, Logger: logs.logger()}
 	var ms [n]*keys.Manager
@@ -174,7 +176,7 @@ func TestConcurrentScheduledRotation(t *testing.T) {
 	maintainAll := func() {
 		var arrived atomic.Int32
 		gate := make(chan struct{})
-		st.setOnLoad(func() {
+		st.SetOnLoad(func() {
 			switch k := arrived.Add(1); {
 			case k < n:
 				<-gate
@@ -182,7 +184,7 @@ func TestConcurrentScheduledRotation(t *testing.T) {
 				close(gate)
 			}
 		})
-		defer st.setOnLoad(nil)
+		defer st.SetOnLoad(nil)
 		var wg sync.WaitGroup
 		errs := make([]error, n)
 		for i, m := range ms {
@@ -204,7 +206,7 @@ func TestConcurrentScheduledRotation(t *testing.T) {
 	clk.Advance(every - ahead)
 	for round := 1; round <= 3; round++ {
 		t.Run(fmt.Sprintf("rotation-%d", round), func(t *testing.T) {
-			_, swaps := st.stats()
+			_, swaps := st.Stats()
 			rotated, promoted := logs.count(keys.EventRotated), logs.count(keys.EventPromoted)
 			before := stored()
 
@@ -216,7 +218,7 @@ func TestConcurrentScheduledRotation(t *testing.T) {
 					fresh = append(fresh, k)
 				}
 			}
-			if _, s := st.stats(); len(fresh) != 1 || s != swaps+1 || logs.count(keys.EventRotated) != rotated+1 {
+			if _, s := st.Stats(); len(fresh) != 1 || s != swaps+1 || logs.count(keys.EventRotated) != rotated+1 {
 				t.Fatalf("%d new keys in %d writes, %d logged; want exactly 1", len(fresh), s-swaps, logs.count(keys.EventRotated)-rotated)
 			}
 			if k := fresh[0]; k.State() != keys.Next || !k.Activates().Equal(clk.Now().Add(ahead)) {
@@ -225,7 +227,7 @@ func TestConcurrentScheduledRotation(t *testing.T) {
 
 			clk.Advance(ahead)
 			maintainAll()
-			if _, s := st.stats(); s != swaps+2 || logs.count(keys.EventPromoted) != promoted+1 {
+			if _, s := st.Stats(); s != swaps+2 || logs.count(keys.EventPromoted) != promoted+1 {
 				t.Fatalf("promotion took %d writes, %d logged; want 1", s-swaps-1, logs.count(keys.EventPromoted)-promoted)
 			}
 			for i, m := range ms {
@@ -256,7 +258,7 @@ func TestCatchUpOnInit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			clk := newClock()
-			st, sealer := &memStore{}, newSealer(t)
+			st, sealer := &keystest.Store{}, newSealer(t)
 			opts := keys.Options{Algorithm: keys.EdDSA, RotateEvery: every, PublishAhead: ahead, Now: clk.Now}
 			first := newManager(t, st, sealer, opts)
 			clk.Advance(time.Minute)
@@ -303,7 +305,7 @@ func TestRevokeActiveKeepsSigning(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			clk := newClock()
-			st, sealer := &memStore{}, newSealer(t)
+			st, sealer := &keystest.Store{}, newSealer(t)
 			logs := &auditLog{}
 			opts := keys.Options{Algorithm: keys.ES256, Now: clk.Now, Logger: logs.logger()}
 			m := newManager(t, st, sealer, opts)
@@ -362,7 +364,7 @@ func TestAlgorithmMigration(t *testing.T) {
 	const ahead, ttl, skew = 10 * time.Minute, 15 * time.Minute, time.Minute
 	ctx := context.Background()
 	clk := newClock()
-	st, sealer := &memStore{}, newSealer(t)
+	st, sealer := &keystest.Store{}, newSealer(t)
 	opts := keys.Options{Algorithm: keys.RS256, PublishAhead: ahead, AccessTTL: ttl, Skew: skew, Now: clk.Now}
 	old := newManager(t, st, sealer, opts)
 	rsToken := sign(t, old, clk.Now(), ttl)
@@ -402,7 +404,7 @@ func TestAlgorithmMigration(t *testing.T) {
 		if got := headerAlg(t, tok.token); got != wantAlg {
 			t.Fatalf("token header alg %q, want %q", got, wantAlg)
 		}
-		if err := verifyWithJOSE(t, srv.URL, tok.token); err != nil {
+		if _, _, err := testutil.VerifyJOSE(testutil.FetchJWKS(t, srv.URL), tok.token); err != nil {
 			t.Fatalf("%s token refused by go-jose during the overlap: %v", wantAlg, err)
 		}
 		if _, _, err := migrated.Verify([]byte(tok.token)); err != nil {
@@ -415,7 +417,7 @@ func TestAlgorithmMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantAlgs(keys.ES256)
-	if err := verifyWithJOSE(t, srv.URL, esTokens[0].token); err != nil {
+	if _, _, err := testutil.VerifyJOSE(testutil.FetchJWKS(t, srv.URL), esTokens[0].token); err != nil {
 		t.Fatalf("ES256 token refused after the migration: %v", err)
 	}
 	if _, _, err := migrated.Verify([]byte(rsToken.token)); !errors.Is(err, keys.ErrInvalidToken) {
@@ -428,7 +430,7 @@ func TestAlgorithmMigration(t *testing.T) {
 func TestPromotionKeepsJWKS(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
-	st, sealer := &memStore{}, newSealer(t)
+	st, sealer := &keystest.Store{}, newSealer(t)
 	opts := keys.Options{Algorithm: keys.EdDSA, PublishAhead: time.Minute, Now: clk.Now}
 	m := newManager(t, st, sealer, opts)
 	if _, err := m.Rotate(ctx, false); err != nil {
@@ -517,7 +519,7 @@ func TestOptionsRotateEvery(t *testing.T) {
 		{"negative", -time.Hour, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := keys.NewManager(&memStore{}, newSealer(t), keys.Options{Algorithm: keys.EdDSA, PublishAhead: 10 * time.Minute, RotateEvery: tc.rotateEvery, Logger: quiet})
+			m := keys.NewManager(&keystest.Store{}, newSealer(t), keys.Options{Algorithm: keys.EdDSA, PublishAhead: 10 * time.Minute, RotateEvery: tc.rotateEvery, Logger: quiet})
 			if err := m.Init(context.Background()); (err != nil) != tc.wantErr {
 				t.Fatalf("Init error = %v, want error %v", err, tc.wantErr)
 			}

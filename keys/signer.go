@@ -13,10 +13,11 @@ const (
 	// A binary built with GOEXPERIMENT=boringcrypto runs the same code on
 	// BoringCrypto underneath.
 	SignerGo = "go"
-	// SignerOpenSSL signs RS256 with OpenSSL's libcrypto, about four times
-	// faster than crypto/rsa. It needs a binary built with -tags openssl
-	// and cgo. ES256 and EdDSA keys keep signing with Go, which is fast
-	// for them.
+	// SignerOpenSSL signs RS256 with OpenSSL's libcrypto, which costs less
+	// CPU per signature than crypto/rsa (figures in docs/performance.md,
+	// "Choosing a signing backend"). It needs a binary built with -tags
+	// openssl and cgo. ES256 and EdDSA keys keep signing with Go, which is
+	// fast for them.
 	SignerOpenSSL = "openssl"
 )
 

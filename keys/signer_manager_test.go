@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/oauthkit/authserver/keys"
+	"github.com/oauthkit/authserver/keys/keystest"
 )
 
 // TestBackendsMakeIdenticalTokens: Managers sharing one stored key set
@@ -21,7 +22,7 @@ import (
 // claims (PKCS#1 v1.5 is deterministic), and its signature verifies with
 // rsa.VerifyPKCS1v15.
 func TestBackendsMakeIdenticalTokens(t *testing.T) {
-	st, sealer := &memStore{}, newSealer(t)
+	st, sealer := &keystest.Store{}, newSealer(t)
 	var tokens []string
 	for _, backend := range signerBackends {
 		m := newManager(t, st, sealer, keys.Options{Signer: backend})
@@ -50,7 +51,7 @@ func TestBackendsMakeIdenticalTokens(t *testing.T) {
 // it, fails Init with an error naming keys.signer.
 func TestSignerOption(t *testing.T) {
 	start := func(backend string) error {
-		m := keys.NewManager(&memStore{}, newSealer(t), keys.Options{Signer: backend, Algorithm: keys.EdDSA, Logger: quiet})
+		m := keys.NewManager(&keystest.Store{}, newSealer(t), keys.Options{Signer: backend, Algorithm: keys.EdDSA, Logger: quiet})
 		return m.Init(context.Background())
 	}
 	if err := start("boringssl"); err == nil || !strings.Contains(err.Error(), `keys.signer: unknown signer "boringssl"`) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +17,9 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/oauthkit/authserver/internal/testutil"
 	"github.com/oauthkit/authserver/keys"
+	"github.com/oauthkit/authserver/keys/keystest"
 )
 
 // cachingVerifier checks tokens as a resource server does: with go-jose,
@@ -53,14 +56,14 @@ func (v *cachingVerifier) verify(token string) error {
 			return err
 		}
 	}
-	payload, err := verifyJOSE(v.set, token)
-	if err != nil && v.refetchUnknown && strings.HasPrefix(err.Error(), "unknown kid") && now.Sub(v.lastForced) >= minRefetch {
+	_, payload, err := testutil.VerifyJOSE(v.set, token)
+	if errors.Is(err, testutil.ErrUnknownKID) && v.refetchUnknown && now.Sub(v.lastForced) >= minRefetch {
 		v.lastForced = now
 		v.forced++
 		if err := v.fetch(now); err != nil {
 			return err
 		}
-		payload, err = verifyJOSE(v.set, token)
+		_, payload, err = testutil.VerifyJOSE(v.set, token)
 	}
 	if err != nil {
 		return err
@@ -139,7 +142,7 @@ func TestZeroFailedVerifications(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	start := clk.Now()
-	st, sealer := &memStore{}, newSealer(t)
+	st, sealer := &keystest.Store{}, newSealer(t)
 	opts := keys.Options{Algorithm: keys.ES256, RotateEvery: every, PublishAhead: ahead, AccessTTL: ttl, Skew: skew, Now: clk.Now}
 	replicas := []*keys.Manager{newManager(t, st, sealer, opts), newManager(t, st, sealer, opts)}
 	srv := httptest.NewServer(http.HandlerFunc(replicas[0].ServeJWKS))
@@ -281,42 +284,9 @@ func getJWKS(t *testing.T, url, etag string) jwksResponse {
 	return jwksResponse{status: resp.StatusCode, etag: resp.Header.Get("ETag"), body: body.Bytes()}
 }
 
-// verifyWithJOSE verifies token as a resource server does, with go-jose
-// and the JWKS fetched from url: the key named by kid, with its own alg.
-func verifyWithJOSE(t *testing.T, url, token string) error {
-	t.Helper()
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(getJWKS(t, url, "").body, &set); err != nil {
-		return err
-	}
-	_, err := verifyJOSE(set, token)
-	return err
-}
-
-// joseAlgs is the verifiers' algorithm allowlist.
-var joseAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
-
-// verifyJOSE checks token against the key of set that its kid names,
-// which must have the header's alg, and returns the payload.
-func verifyJOSE(set jose.JSONWebKeySet, token string) ([]byte, error) {
-	obj, err := jose.ParseSignedCompact(token, joseAlgs)
-	if err != nil {
-		return nil, err
-	}
-	h := obj.Signatures[0].Header
-	found := set.Key(h.KeyID)
-	if len(found) != 1 {
-		return nil, fmt.Errorf("unknown kid %q", h.KeyID)
-	}
-	if found[0].Algorithm != h.Algorithm {
-		return nil, fmt.Errorf("header alg %q, key alg %q", h.Algorithm, found[0].Algorithm)
-	}
-	return obj.Verify(found[0])
-}
-
 func headerAlg(t *testing.T, token string) string {
 	t.Helper()
-	obj, err := jose.ParseSignedCompact(token, joseAlgs)
+	obj, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,18 +5,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthkit/authserver/internal/testutil"
 	"github.com/oauthkit/authserver/keys"
+	"github.com/oauthkit/authserver/keys/keystest"
 )
 
-// watchedStore is a memStore that notifies its watchers of every swap,
+// watchedStore is a keystest.Store that notifies its watchers of every swap,
 // as the Redis store does with pub/sub.
 type watchedStore struct {
-	*memStore
+	*keystest.Store
 	notify chan struct{}
 }
 
 func (w *watchedStore) SwapKeySet(ctx context.Context, version int64, data []byte) (int64, bool, error) {
-	v, ok, err := w.memStore.SwapKeySet(ctx, version, data)
+	v, ok, err := w.Store.SwapKeySet(ctx, version, data)
 	if ok {
 		select {
 		case w.notify <- struct{}{}:
@@ -31,7 +33,7 @@ func (w *watchedStore) WatchKeySet(context.Context) <-chan struct{} { return w.n
 // TestRunReloadsOnNotification polls only once an hour: the change made by
 // another manager arrives through the watch.
 func TestRunReloadsOnNotification(t *testing.T) {
-	st := &watchedStore{memStore: &memStore{}, notify: make(chan struct{}, 1)}
+	st := &watchedStore{Store: &keystest.Store{}, notify: make(chan struct{}, 1)}
 	sealer := newSealer(t)
 	a := keys.NewManager(st, sealer, keys.Options{PollInterval: time.Hour, Logger: quiet})
 	if err := a.Init(context.Background()); err != nil {
@@ -42,7 +44,7 @@ func TestRunReloadsOnNotification(t *testing.T) {
 	defer cancel()
 	go a.Run(ctx)
 
-	b := keys.NewManager(st.memStore, sealer, keys.Options{Logger: quiet})
+	b := keys.NewManager(st.Store, sealer, keys.Options{Logger: quiet})
 	if err := b.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestRunReloadsOnNotification(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.notify <- struct{}{} // b wrote to the plain store: announce it as Redis would
-	eventually(t, 5*time.Second, "the watched manager signs with the new key", func() bool {
+	testutil.Eventually(t, 5*time.Second, "the watched manager signs with the new key", func() bool {
 		active, ok := a.Set().Active()
 		return ok && active.KID() == k.KID()
 	})

@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 
+	"github.com/oauthkit/authserver/internal/testutil"
 	"github.com/oauthkit/authserver/verify"
 )
 
@@ -29,17 +29,8 @@ var t0 = time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
 
 const audience = "orders-api"
 
-// clock is a fake clock safe for concurrent use.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(t0.UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+// newClock returns a fake clock at t0.
+func newClock() *testutil.Clock { return testutil.NewClock(t0) }
 
 // A signingKey is a private key of the test issuer.
 type signingKey struct {
@@ -340,7 +331,7 @@ func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 
 // newVerifier returns a verifier of is's tokens for audience on clk,
 // closed at the end of the test.
-func newVerifier(t testing.TB, is *issuer, clk *clock, opts ...verify.Option) *verify.Verifier {
+func newVerifier(t testing.TB, is *issuer, clk *testutil.Clock, opts ...verify.Option) *verify.Verifier {
 	t.Helper()
 	all := append([]verify.Option{
 		verify.WithAudience(audience),

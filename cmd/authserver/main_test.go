@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 // The tests run the real command as a child process: the test binary
@@ -52,16 +51,6 @@ func cli(t *testing.T, dir, stdin string, env []string, args ...string) (string,
 	return out.String(), errb.String(), code
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // server is a running `authserver serve`.
 type server struct {
 	cmd  *exec.Cmd
@@ -73,7 +62,7 @@ type server struct {
 // answer /readyz.
 func startServer(t *testing.T, dir string, env []string, args ...string) *server {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	base := "http://" + addr
 	cmd := exec.Command(os.Args[0], append([]string{"serve"}, args...)...)
 	cmd.Dir = dir
@@ -99,21 +88,20 @@ func startServer(t *testing.T, dir string, env []string, args ...string) *server
 		}
 		close(s.out)
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var lastErr error
+	ready := testutil.WaitFor(30*time.Second, func() bool {
 		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
+		if lastErr = err; err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logf.Name())
-			t.Fatalf("server did not become ready: %v\n%s", err, log)
-		}
-		time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	if !ready {
+		log, _ := os.ReadFile(logf.Name())
+		t.Fatalf("server did not become ready: %v\n%s", lastErr, log)
 	}
+	return s
 }
 
 // kill ends the server the hard way: nothing gets a chance to flush.
@@ -173,34 +161,12 @@ func runCurl(t *testing.T, line string) map[string]any {
 	return body
 }
 
-// verifyWithJOSE checks an access token against the served JWKS with
-// go-jose, not the jwx that signed it.
+// verifyWithJOSE checks an access token against the JWKS served at base
+// with go-jose, not the jwx that signed it, and returns its kid and claims.
 func verifyWithJOSE(t *testing.T, base, token string) (kid string, claims map[string]any) {
 	t.Helper()
-	resp, err := http.Get(base + "/.well-known/jwks.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
-		t.Fatal(err)
-	}
-	sig, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kid = sig.Signatures[0].Header.KeyID
-	keys := set.Key(kid)
-	if len(keys) != 1 {
-		t.Fatalf("kid %s not in the JWKS", kid)
-	}
-	payload, err := sig.Verify(keys[0].Key)
-	if err != nil {
-		t.Fatalf("go-jose rejects the token: %v", err)
-	}
-	json.Unmarshal(payload, &claims)
-	return kid, claims
+	h, claims := testutil.VerifyWithJOSE(t, base+"/.well-known/jwks.json", token)
+	return h.KeyID, claims
 }
 
 func refresh(t *testing.T, base, clientID, token string) (int, map[string]any) {
@@ -261,7 +227,7 @@ clients:
     grants: [password, refresh_token]
     scopes: [profile]
 `), 0o600)
-	admin := freeAddr(t)
+	admin := testutil.FreeAddr(t)
 	env := []string{"AUTHSERVER_HTTP_ADMIN_ADDR=" + admin}
 	s := startServer(t, dir, env, "--config", cfg)
 
@@ -324,17 +290,11 @@ clients:
 	if !strings.Contains(stderr, `"event":"key_rotated"`) {
 		t.Errorf("no audit line for the rotation: %s", stderr)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	testutil.Eventually(t, 2*time.Second, "the running server to sign with the rotated key", func() bool {
 		_, tok := login("s3cret-password")
-		if got, _ := verifyWithJOSE(t, s.base, tok["access_token"].(string)); got == newKid {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the running server did not sign with the rotated key within 2s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		got, _ := verifyWithJOSE(t, s.base, tok["access_token"].(string))
+		return got == newKid
+	})
 	out, _, _ = cli(t, dir, "", env, "--config", cfg, "keys", "list")
 	if !strings.Contains(out, newKid+"  RS256  active") || !strings.Contains(out, kid+"  RS256  retired") {
 		t.Errorf("keys list:\n%s", out)
@@ -396,7 +356,7 @@ func TestAdminListener(t *testing.T) {
 		return resp.StatusCode
 	}
 	t.Run("with-admin-addr", func(t *testing.T) {
-		admin := "http://" + freeAddr(t)
+		admin := "http://" + testutil.FreeAddr(t)
 		s := startServer(t, t.TempDir(), []string{"AUTHSERVER_HTTP_ADMIN_ADDR=" + strings.TrimPrefix(admin, "http://")}, "--dev")
 		for url, want := range map[string]int{
 			admin + "/metrics":       200,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 // redisEnv points a server or the CLI at the shared test Redis under a
@@ -95,17 +96,11 @@ func TestTwoReplicasOnRedis(t *testing.T) {
 
 	// Past the 2s grace, the rotated token replayed at A revokes the
 	// family, including the newest token that B handed out.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// The grace is wall-clock time in two other processes: wait it out.
+	testutil.Eventually(t, 10*time.Second, "the replay at A to be detected", func() bool {
 		code, _ := refresh(t, a.base, "app", rt0)
-		if code == 400 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("replay at A never detected")
-		}
-		time.Sleep(250 * time.Millisecond) // the grace is wall-clock time in two other processes
-	}
+		return code == 400
+	})
 	if code, _ := refresh(t, b.base, "app", rt1); code != 400 {
 		t.Fatalf("newest token survived the replay: %d", code)
 	}
@@ -117,13 +112,9 @@ func TestTwoReplicasOnRedis(t *testing.T) {
 	}
 	kid = strings.TrimSpace(kid)
 	for _, s := range []*server{a, b} {
-		deadline := time.Now().Add(2 * time.Second)
-		for !strings.Contains(jwksDoc(t, s.base), kid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s does not publish the new key within 2s", s.base)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testutil.Eventually(t, 2*time.Second, s.base+" to publish the new key", func() bool {
+			return strings.Contains(jwksDoc(t, s.base), kid)
+		})
 	}
 }
 
@@ -188,13 +179,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 
 	rs.Start()
-	deadline := time.Now().Add(10 * time.Second)
-	for get("/readyz") != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("the server did not recover when Redis came back")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the server to recover when Redis is back", func() bool { return get("/readyz") == 200 })
 	// Nothing was issued during the outage: the old token still rotates.
 	if code, body := refresh(t, s.base, "app", rt); code != 200 {
 		t.Fatalf("refresh after the outage: %d %v", code, body)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -17,10 +16,10 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/oauthkit/authserver/internal/testutil"
 	"github.com/oauthkit/authserver/verify"
 )
 
@@ -64,7 +63,7 @@ func TestParseConfig(t *testing.T) {
 }
 
 func TestRunWithoutIssuer(t *testing.T) {
-	addr := freeAddr(t) // nothing listens there
+	addr := testutil.FreeAddr(t) // nothing listens there
 	err := run(context.Background(), config{issuer: "http://" + addr, audience: "api", addr: "127.0.0.1:0"}, quiet)
 	if err == nil || !strings.Contains(err.Error(), "is authserver running at http://"+addr) {
 		t.Fatalf("run = %v, want an error naming the issuer", err)
@@ -176,40 +175,12 @@ func tamper(t *testing.T, token string) string {
 	return parts[0] + "." + base64.RawURLEncoding.EncodeToString(forged) + "." + parts[2]
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // authserverProc is a running `authserver serve --dev`.
 type authserverProc struct {
 	issuer string
-	bin    string        // the built binary
-	dir    string        // its working directory, holding ./data
-	out    *lockedBuffer // its stdout
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and many readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	bin    string                 // the built binary
+	dir    string                 // its working directory, holding ./data
+	out    *testutil.LockedBuffer // its stdout
 }
 
 // startAuthserver builds cmd/authserver, runs `authserver serve --dev` in
@@ -228,9 +199,9 @@ func startAuthserver(t *testing.T) *authserverProc {
 		t.Fatalf("build authserver: %v\n%s", err, out)
 	}
 
-	addr := freeAddr(t)
-	p := &authserverProc{issuer: "http://" + addr, bin: bin, dir: dir, out: &lockedBuffer{}}
-	var logs lockedBuffer
+	addr := testutil.FreeAddr(t)
+	p := &authserverProc{issuer: "http://" + addr, bin: bin, dir: dir, out: &testutil.LockedBuffer{}}
+	var logs testutil.LockedBuffer
 	cmd := exec.Command(bin, "serve", "--dev")
 	cmd.Dir = dir
 	cmd.Env = append(cmd.Environ(), "AUTHSERVER_HTTP_ADDR="+addr, "AUTHSERVER_ISSUER="+p.issuer)
@@ -248,25 +219,29 @@ func startAuthserver(t *testing.T) *authserverProc {
 		<-exited
 	})
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(p.issuer + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
+	var lastErr error
+	died := false
+	ready := testutil.WaitFor(30*time.Second, func() bool {
 		select {
 		case <-exited:
-			t.Fatalf("authserver exited: %v\n%s", cmd.ProcessState, logs.String())
+			died = true
+			return true
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("authserver not ready after 30s: %v\n%s", err, logs.String())
+		resp, err := http.Get(p.issuer + "/readyz")
+		if lastErr = err; err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if died {
+		t.Fatalf("authserver exited: %v\n%s", cmd.ProcessState, logs.String())
 	}
+	if !ready {
+		t.Fatalf("authserver not ready after 30s: %v\n%s", lastErr, logs.String())
+	}
+	return p
 }
 
 var demoUserLine = regexp.MustCompile(`(?m)^\s*demo user:\s+(\S+) / (\S+)\s*$`)
@@ -278,12 +253,8 @@ func (p *authserverProc) demoToken(t *testing.T) string {
 	// The credentials are printed before the server listens, but reach
 	// the buffer through a pipe: wait for them.
 	var m []string
-	deadline := time.Now().Add(10 * time.Second)
-	for m = demoUserLine.FindStringSubmatch(p.out.String()); m == nil; m = demoUserLine.FindStringSubmatch(p.out.String()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no demo user line in the output:\n%s", p.out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.WaitFor(10*time.Second, func() bool { m = demoUserLine.FindStringSubmatch(p.out.String()); return m != nil }) {
+		t.Fatalf("no demo user line in the output:\n%s", p.out.String())
 	}
 	resp, err := http.PostForm(p.issuer+"/oauth2/token", url.Values{
 		"grant_type": {"password"}, "client_id": {"demo-app"}, "username": {m[1]}, "password": {m[2]},

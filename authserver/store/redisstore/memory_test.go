@@ -19,9 +19,10 @@ import (
 	"github.com/oauthkit/authserver/authserver/store"
 	"github.com/oauthkit/authserver/authserver/store/redisstore"
 	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
-// TestMemoryPerFamily measures what an active family costs in Redis:
+// BenchmarkMemoryPerFamily measures what an active family costs in Redis:
 // used_memory of a private server before and after 100,000 logins, each
 // rotated once, in two states:
 //
@@ -45,17 +46,18 @@ import (
 // The users (one per perUser families) exist before the first reading, so
 // that only what the families add is counted: the family keys and their
 // entries in the users' id keys, which hold the family index.
-// Slow: it runs only with AUTHSERVER_MEASURE=1.
+// It reports bytes per family (B/family), and how many of them are the
+// key space's bucket arrays (bucket-B/family). One measurement, whatever
+// b.N; slow, so it runs only with AUTHSERVER_MEASURE=1:
 //
-//	AUTHSERVER_MEASURE=1 go test -run TestMemoryPerFamily -v ./authserver/store/redisstore
-func TestMemoryPerFamily(t *testing.T) {
-	if os.Getenv("AUTHSERVER_MEASURE") != "1" {
-		t.Skip("set AUTHSERVER_MEASURE=1 to measure memory per family (slow)")
-	}
+//	AUTHSERVER_MEASURE=1 go test -run '^$' -bench MemoryPerFamily -benchtime 1x ./authserver/store/redisstore
+func BenchmarkMemoryPerFamily(b *testing.B) {
+	skipUnlessMeasuring(b)
 	const families, workers = 100_000, 32
 	for _, state := range []string{"steady", "within-grace"} {
 		for _, perUser := range []int{1, 4} {
-			t.Run(fmt.Sprintf("%s/%d-per-user", state, perUser), func(t *testing.T) {
+			b.Run(fmt.Sprintf("%s/%d-per-user", state, perUser), func(b *testing.B) {
+				t := testing.TB(b)
 				srv := redistest.StartServer(t)
 				s := openStore(t, redisstore.Options{Addrs: []string{srv.Addr}, PoolSize: workers})
 				c := redis.NewClient(&redis.Options{Addr: srv.Addr})
@@ -108,9 +110,10 @@ func TestMemoryPerFamily(t *testing.T) {
 				after := usedMemory(t, srv.Addr)
 
 				mainSlots, expiresSlots := tableSlots(t, c, keys, expiring)
-				t.Logf("%s, %d per user: used_memory %d -> %d bytes, %d keys: %.0f bytes per family, %.0f of them bucket arrays (%d and %d slots)",
-					state, perUser, before, after, keys, float64(after-before)/families,
-					float64(8*(mainSlots+expiresSlots))/families, mainSlots, expiresSlots)
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(float64(after-before)/families, "B/family")
+				b.ReportMetric(float64(8*(mainSlots+expiresSlots))/families, "bucket-B/family")
+				b.Logf("used_memory %d -> %d bytes, %d keys, %d and %d bucket slots", before, after, keys, mainSlots, expiresSlots)
 				// MEMORY USAGE counts the key's allocations but for its expiry
 				// entry and its share of the dictionaries' bucket arrays.
 				id := ids[slices.IndexFunc(ids, func(id string) bool { return !strings.ContainsAny(rawID(id), "{}") })]
@@ -130,7 +133,7 @@ func TestMemoryPerFamily(t *testing.T) {
 // STATS counts 24 bytes an entry, 8 a slot, and for the key space 16 more
 // a key, its value's object header). The tables grow by powers of two, so
 // their slots cost between 8 and 16 bytes a key each.
-func tableSlots(t *testing.T, c *redis.Client, n, expiring int64) (main, expires int64) {
+func tableSlots(t testing.TB, c *redis.Client, n, expiring int64) (main, expires int64) {
 	t.Helper()
 	stats, err := c.Do(context.Background(), "MEMORY", "STATS").Result()
 	if err != nil {
@@ -145,33 +148,30 @@ func tableSlots(t *testing.T, c *redis.Client, n, expiring int64) (main, expires
 
 // awaitKeys waits until the server holds n keys: until the keys that were
 // born expired are gone.
-func awaitKeys(t *testing.T, c *redis.Client, n int64) {
+func awaitKeys(t testing.TB, c *redis.Client, n int64) {
 	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		got, err := c.DBSize(ctx).Result()
-		if err != nil {
-			t.Fatalf("DBSIZE: %v", err)
-		}
-		if got == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("DBSIZE = %d after a minute, want %d", got, n)
-		}
-		time.Sleep(100 * time.Millisecond) // polling for the reaper
+	var got int64
+	var err error
+	if !testutil.WaitFor(time.Minute, func() bool {
+		got, err = c.DBSize(context.Background()).Result()
+		return err != nil || got == n
+	}) {
+		t.Fatalf("DBSIZE = %d after a minute, want %d", got, n)
+	}
+	if err != nil {
+		t.Fatalf("DBSIZE: %v", err)
 	}
 }
 
-// TestMemoryPerUser measures what a user costs: a 10-character name, the
-// server's id form, an argon2id PHC hash (97 characters) and no claims.
+// BenchmarkMemoryPerUser measures what a user costs (B/user): a
+// 10-character name, the server's id form, an argon2id PHC hash (97
+// characters) and no claims. One measurement, whatever b.N; slow, so it
+// runs only with AUTHSERVER_MEASURE=1:
 //
-//	AUTHSERVER_MEASURE=1 go test -run TestMemoryPerUser -v ./authserver/store/redisstore
-func TestMemoryPerUser(t *testing.T) {
-	if os.Getenv("AUTHSERVER_MEASURE") != "1" {
-		t.Skip("set AUTHSERVER_MEASURE=1 to measure memory per user (slow)")
-	}
+//	AUTHSERVER_MEASURE=1 go test -run '^$' -bench MemoryPerUser -benchtime 1x ./authserver/store/redisstore
+func BenchmarkMemoryPerUser(b *testing.B) {
+	skipUnlessMeasuring(b)
+	t := testing.TB(b)
 	const users, workers = 100_000, 32
 	srv := redistest.StartServer(t)
 	s := openStore(t, redisstore.Options{Addrs: []string{srv.Addr}, PoolSize: workers})
@@ -187,11 +187,22 @@ func TestMemoryPerUser(t *testing.T) {
 		})
 	})
 	after := usedMemory(t, srv.Addr)
-	t.Logf("%d users (password hash %d bytes): used_memory %d -> %d bytes: %.0f bytes per user",
-		users, len(hash), before, after, float64(after-before)/users)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(after-before)/users, "B/user")
+	b.Logf("%d users (password hash %d bytes): used_memory %d -> %d bytes", users, len(hash), before, after)
 }
 
-func usedMemory(t *testing.T, addr string) int64 {
+// skipUnlessMeasuring skips the slow measurements (minutes, and a private
+// Redis filled with 100,000 records) unless AUTHSERVER_MEASURE=1, so that
+// a plain -bench . stays quick.
+func skipUnlessMeasuring(b *testing.B) {
+	b.Helper()
+	if os.Getenv("AUTHSERVER_MEASURE") != "1" {
+		b.Skip("set AUTHSERVER_MEASURE=1 to run this measurement (slow)")
+	}
+}
+
+func usedMemory(t testing.TB, addr string) int64 {
 	t.Helper()
 	n, err := strconv.ParseInt(redistest.InfoField(t, addr, "memory", "used_memory"), 10, 64)
 	if err != nil {
@@ -202,7 +213,7 @@ func usedMemory(t *testing.T, addr string) int64 {
 
 // parallel runs fn(0..n-1) on workers goroutines and fails t at the first
 // error.
-func parallel(t *testing.T, workers, n int, fn func(i int) error) {
+func parallel(t testing.TB, workers, n int, fn func(i int) error) {
 	t.Helper()
 	var (
 		wg   sync.WaitGroup

@@ -13,10 +13,10 @@ import (
 // expired key only when something reads it or when its active expiry
 // cycle samples it, and that cycle rests while fewer than about 10% of the
 // keys it samples have expired (active-expire-effort 1, the default).
-// Grace records expire at the pace of refreshes, so they pile up: 1,000
-// refreshes a second over 100,000 families left 23% of all keys expired
-// but allocated after 90 seconds, some 180 bytes per family, more than
-// the grace records save (TestMemoryUnderLoad, Redis 7.0).
+// Grace records expire at the pace of refreshes, so they pile up, until
+// they cost more memory than the grace records save (measured by
+// BenchmarkMemoryUnderLoad; the figures are in docs/redis.md, "The
+// reaper").
 //
 // Reading an expired key deletes it, and reading one that a later
 // rotation replaced does nothing, so the reaper reads (EXISTS) every grace

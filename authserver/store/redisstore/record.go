@@ -15,7 +15,8 @@ import (
 
 // A family is two Redis strings, each a compact binary record rather than
 // a hash (a hash holding the sealed successor outgrows the compact
-// listpack encoding and then costs 2.6 times the memory):
+// listpack encoding and then costs several times the memory; figures in
+// docs/redis.md, "Keys"):
 //
 //   - the family record, which lives as long as the family;
 //   - the grace record, the previous token's hash and the sealed

@@ -15,6 +15,7 @@ import (
 	"github.com/oauthkit/authserver/authserver/store"
 	"github.com/oauthkit/authserver/authserver/store/redisstore"
 	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 func hashOf(s string) []byte {
@@ -182,13 +183,7 @@ func TestOutage(t *testing.T) {
 	}
 	awaitBack := func(t *testing.T) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for s.Ping(ctx) != nil {
-			if time.Now().After(deadline) {
-				t.Fatal("store still unavailable 15s after the server came back")
-			}
-			time.Sleep(20 * time.Millisecond) // polling for the reconnection
-		}
+		testutil.Eventually(t, 15*time.Second, "the store to reconnect after the server came back", func() bool { return s.Ping(ctx) == nil })
 		for _, c := range calls {
 			if err := c.call(); err != nil {
 				t.Errorf("%s after the outage: %v", c.name, err)
@@ -231,13 +226,9 @@ func TestOutage(t *testing.T) {
 	})
 	t.Logf("slowest failing call: %v (bound %v)", slowest, bound)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > baseline {
-		if time.Now().After(deadline) {
-			var b strings.Builder
-			pprof.Lookup("goroutine").WriteTo(&b, 1)
-			t.Fatalf("%d goroutines after the outages, %d before:\n%s", runtime.NumGoroutine(), baseline, b.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling for goroutines to end
+	if !testutil.WaitFor(10*time.Second, func() bool { return runtime.NumGoroutine() <= baseline }) {
+		var b strings.Builder
+		pprof.Lookup("goroutine").WriteTo(&b, 1)
+		t.Fatalf("%d goroutines after the outages, %d before:\n%s", runtime.NumGoroutine(), baseline, b.String())
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 func newRSA(t testing.TB) *rsa.PrivateKey {
@@ -140,12 +142,7 @@ func TestKeysAreFreed(t *testing.T) {
 	for range 10 {
 		load(t, priv)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for live.Load() > before {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d OpenSSL keys still live, want %d", live.Load(), before)
-		}
-		runtime.GC()
-		time.Sleep(time.Millisecond)
+	if !testutil.WaitFor(10*time.Second, func() bool { runtime.GC(); return live.Load() <= before }) {
+		t.Fatalf("%d OpenSSL keys still live, want %d", live.Load(), before)
 	}
 }

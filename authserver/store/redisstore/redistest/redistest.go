@@ -28,6 +28,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 // Environment variables that tests read.
@@ -380,12 +382,12 @@ func lookPath(t testing.TB, name string) string {
 // freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(testutil.FreeAddr(t))
+	n, err := strconv.Atoi(port)
 	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+		t.Fatalf("free port %q: %v", port, err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return n
 }
 
 // ping reports whether the Redis at addr answers a PING within timeout.
