@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauthkit/authserver/internal/testutil"
+
 	"github.com/oauthkit/authserver/authserver"
 	"github.com/oauthkit/authserver/authserver/store"
 )
@@ -18,7 +20,7 @@ import (
 // any other error is 500 server_error with one error log line, and
 // neither issues a token.
 func TestStoreErrors(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	fs := &faultStore{}
 	e := newEnv(t, func(o *authserver.Options) {
 		fs.Store = o.Store

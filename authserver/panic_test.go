@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauthkit/authserver/internal/testutil"
+
 	"github.com/oauthkit/authserver/authserver"
 )
 
@@ -51,7 +53,7 @@ func TestRefreshTokenWithLineBreaks(t *testing.T) {
 // route and the panic and holding nothing of the request body, and the
 // server goes on serving.
 func TestPanicIsOne500(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	fs := &faultStore{}
 	e := newEnv(t, func(o *authserver.Options) {
 		fs.Store = o.Store
@@ -111,7 +113,7 @@ func (halfJWKSSigner) ServeJWKS(w http.ResponseWriter, _ *http.Request) {
 // client sees a broken body rather than a truncated one that looks whole,
 // and the log still gets its one line.
 func TestPanicAfterResponseStarted(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	e := newEnv(t, func(o *authserver.Options) {
 		o.Signer = halfJWKSSigner{o.Signer}
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))

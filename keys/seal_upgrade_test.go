@@ -13,6 +13,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/oauthkit/authserver/keys/keystest"
+
 	"github.com/oauthkit/authserver/keys"
 )
 
@@ -75,7 +77,10 @@ func TestSealUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &memStore{data: old, version: 1}
+	st := &keystest.Store{}
+	if _, ok, err := st.SwapKeySet(context.Background(), 0, old); !ok || err != nil {
+		t.Fatalf("store the fixture: %v %v", ok, err)
+	}
 	clk := newClock()
 	m := newManager(t, st, sealer, keys.Options{Now: clk.Now})
 	tok, err := m.Sign([]byte(`{"sub":"upgrade"}`))
