@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/spf13/cobra"
 )
 
@@ -15,7 +18,16 @@ func commandConfig(flags *rootFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return cfg.Redacted().WriteYAML(cmd.OutOrStdout())
+			out := cmd.OutOrStdout()
+			if err := cfg.Redacted().WriteYAML(out); err != nil {
+				return err
+			}
+			// Comments, so that the output stays a loadable file.
+			fmt.Fprintln(out, "# secrets (values never printed):")
+			for _, s := range cfg.SecretSources(os.Environ()) {
+				fmt.Fprintf(out, "#   %s: %s\n", s.Key, s.From)
+			}
+			return nil
 		},
 	})
 	return cmd
