@@ -5,13 +5,18 @@ BIN         ?= bin/authserver
 FUZZTIME    ?= 30s
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build build-openssl run test lint bench fuzz clean loadtest loadtest-node
+IMAGE       ?= authserver:latest
+
+.PHONY: build build-openssl run test test-image lint bench fuzz clean loadtest loadtest-node image
 
 build: ## build bin/authserver (pure Go, static; see build-openssl)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/authserver
 
 build-openssl: ## bin/authserver-openssl: RS256 via OpenSSL libcrypto (cgo; build: libssl-dev, run: libssl3)
 	CGO_ENABLED=1 $(GO) build -tags openssl -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN)-openssl ./cmd/authserver
+
+image: ## container image $(IMAGE) FROM scratch, binary built here (static, OpenSSL signer); podman or docker; pulls nothing
+	IMAGE=$(IMAGE) VERSION=$(VERSION) GO=$(GO) deploy/image.sh
 
 run: ## run the server in development mode: embedded store under ./data, demo client and user
 	$(GO) run ./cmd/authserver serve --dev
@@ -24,6 +29,10 @@ test: ## the whole suite under the race detector; again with -tags openssl, only
 		CGO_ENABLED=1 $(GO) test -race -count=1 -tags openssl -run "$$run" $$pkg || exit 1; \
 	done
 	GOEXPERIMENT=boringcrypto $(GO) test -count=1 ./keys/
+	$(MAKE) test-image
+
+test-image: ## build the image and run containers of it (podman; skipped with a reason where podman is absent)
+	$(GO) test -count=1 -timeout 30m -tags image ./internal/imagetest/
 
 lint: ## gofmt, go mod tidy (no diff), go vet, staticcheck
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi

@@ -58,7 +58,12 @@ type HTTP struct {
 	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
 	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
-	// ShutdownTimeout bounds the graceful shutdown on SIGTERM.
+	// ShutdownDelay is how long the server keeps serving after SIGTERM,
+	// with /readyz answering 503, so that load balancers stop sending to
+	// it before it stops accepting connections.
+	ShutdownDelay time.Duration `mapstructure:"shutdown_delay"`
+	// ShutdownTimeout bounds the wait for in-flight requests once the
+	// server has stopped accepting connections.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 	// TrustedProxies are the addresses or CIDR prefixes of our own
 	// reverse proxies, whose X-Forwarded-For entries are believed.
@@ -106,7 +111,11 @@ type Redis struct {
 	Username   string   `mapstructure:"username"`
 	// Password is a secret: Redacted hides it.
 	Password string `mapstructure:"password"`
-	DB       int    `mapstructure:"db"`
+	// PasswordFile names a file holding the password (a Kubernetes Secret,
+	// a Docker secret, a systemd credential). Load reads it once into
+	// Password; setting both is an error.
+	PasswordFile string `mapstructure:"password_file"`
+	DB           int    `mapstructure:"db"`
 	// KeyPrefix starts every key authserver writes.
 	KeyPrefix    string        `mapstructure:"key_prefix"`
 	TLS          bool          `mapstructure:"tls"`
@@ -145,6 +154,9 @@ type Keys struct {
 	// keys in the store (see DecodeEncryptionKey). It is a secret:
 	// Redacted hides it.
 	EncryptionKey string `mapstructure:"encryption_key"`
+	// EncryptionKeyFile names a file holding the encryption key. Load
+	// reads it once into EncryptionKey; setting both is an error.
+	EncryptionKeyFile string `mapstructure:"encryption_key_file"`
 	// Signer is the RS256 signing backend: "go" (crypto/rsa) or
 	// "openssl" (libcrypto, in a binary built with -tags openssl).
 	Signer string `mapstructure:"signer"`
@@ -262,15 +274,24 @@ func (c Client) Allows(grant string) bool {
 
 // Redacted returns a deep copy of c in which every secret that is set (the
 // Redis password, the encryption key and the client secret hashes) reads
-// "REDACTED", for printing.
+// "REDACTED", for printing. A secret read from a file is left empty beside
+// its file key instead, so that the output loads as it is.
 func (c Config) Redacted() Config {
 	out := c.clone()
-	redact(&out.Store.Redis.Password)
-	redact(&out.Keys.EncryptionKey)
+	redactOrClear(&out.Store.Redis.Password, out.Store.Redis.PasswordFile)
+	redactOrClear(&out.Keys.EncryptionKey, out.Keys.EncryptionKeyFile)
 	for i := range out.Clients {
 		redact(&out.Clients[i].SecretHash)
 	}
 	return out
+}
+
+func redactOrClear(s *string, file string) {
+	if file != "" {
+		*s = ""
+		return
+	}
+	redact(s)
 }
 
 func redact(s *string) {

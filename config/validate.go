@@ -143,6 +143,7 @@ func (v *validator) http(h HTTP) {
 	v.positive("http.read_timeout", h.ReadTimeout)
 	v.positive("http.write_timeout", h.WriteTimeout)
 	v.positive("http.idle_timeout", h.IdleTimeout)
+	v.nonNegative("http.shutdown_delay", h.ShutdownDelay)
 	v.positive("http.shutdown_timeout", h.ShutdownTimeout)
 	if _, err := ParsePrefixes(h.TrustedProxies); err != nil {
 		v.add("http.trusted_proxies", "%v", err)
@@ -163,7 +164,7 @@ func (v *validator) store(s Store, encryptionKey string) {
 			v.hostPort(fmt.Sprintf("store.redis.addrs[%d]", i), a)
 		}
 		if encryptionKey == "" {
-			v.add("keys.encryption_key", "must be set when store.driver is redis: every replica needs the same key")
+			v.add("keys.encryption_key", "must be set (or keys.encryption_key_file) when store.driver is redis: every replica needs the same key")
 		}
 	}
 	if r.DB < 0 {

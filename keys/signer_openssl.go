@@ -27,3 +27,7 @@ func openSSLSigner(k Key) (crypto.Signer, error) {
 	}
 	return s, nil
 }
+
+// OpenSSLVersion returns the version of the libcrypto this binary signs
+// with when keys.signer is openssl.
+func OpenSSLVersion() string { return openssl.Version() }

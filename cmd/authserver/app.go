@@ -28,14 +28,26 @@ type app struct {
 	log   *slog.Logger
 }
 
-// loadConfig reads --config (if any) and the environment. dev forces the
-// embedded store, as `serve --dev` promises.
+// configEnv names the configuration file when --config is not given.
+const configEnv = "AUTHSERVER_CONFIG"
+
+// loadConfig reads the file of --config or AUTHSERVER_CONFIG (if any) and
+// the environment; without a file it is the defaults and the environment,
+// never development mode. dev forces the embedded store, as `serve --dev`
+// promises.
 func loadConfig(flags *rootFlags, dev bool) (config.Config, error) {
 	environ := os.Environ()
 	if dev {
 		environ = append(environ, "AUTHSERVER_STORE_DRIVER=embedded")
 	}
-	return config.Load(flags.config, environ)
+	return config.Load(configFile(flags), environ)
+}
+
+func configFile(flags *rootFlags) string {
+	if flags.config != "" {
+		return flags.config
+	}
+	return os.Getenv(configEnv)
 }
 
 // openApp loads the configuration and opens its store and key-encryption
@@ -45,7 +57,7 @@ func openApp(flags *rootFlags, dev bool, logOut io.Writer) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: newLogger(logOut, dev || flags.config == "")}
+	a := &app{cfg: cfg, log: newLogger(logOut, dev)}
 	if err := a.open(); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -19,8 +20,14 @@ func commandConfig(flags *rootFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := cfg.Redacted().WriteYAML(cmd.OutOrStdout()); err != nil {
+			out := cmd.OutOrStdout()
+			if err := cfg.Redacted().WriteYAML(out); err != nil {
 				return err
+			}
+			// Comments, so that the output stays a loadable file.
+			fmt.Fprintln(out, "# secrets (values never printed):")
+			for _, s := range cfg.SecretSources(os.Environ()) {
+				fmt.Fprintf(out, "#   %s: %s\n", s.Key, s.From)
 			}
 			fmt.Fprintln(cmd.ErrOrStderr(), metricsNote(cfg.HTTP))
 			return nil

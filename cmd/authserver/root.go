@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/oauthkit/authserver/keys"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -25,6 +27,7 @@ func commandRoot() *cobra.Command {
 		commandKeys(&flags),
 		commandSessions(&flags),
 		commandConfig(&flags),
+		commandHealthcheck(&flags),
 		commandClients(),
 		commandVersion(),
 	)
@@ -37,7 +40,13 @@ func commandVersion() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), "authserver "+version)
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, "authserver "+version)
+			signers := keys.SignerGo
+			if v := keys.OpenSSLVersion(); v != "" {
+				signers += ", " + keys.SignerOpenSSL + " (" + v + ")"
+			}
+			fmt.Fprintln(out, "signers: "+signers)
 			return nil
 		},
 	}

@@ -2,24 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/oauthkit/authserver/authserver"
-	"github.com/oauthkit/authserver/authserver/clientsecret"
-	"github.com/oauthkit/authserver/authserver/store"
 	"github.com/oauthkit/authserver/config"
+	"github.com/oauthkit/authserver/keys"
 )
 
 func commandServe(flags *rootFlags) *cobra.Command {
@@ -28,19 +23,26 @@ func commandServe(flags *rootFlags) *cobra.Command {
 		Use:   "serve",
 		Short: "Run the token service",
 		Long: `Run the token service. The first signing key is created if the store has none.
---dev (or no --config at all) uses the embedded store under ./data and seeds a
-demo client and a demo user, printing their credentials and a curl command.`,
+The configuration is --config (or AUTHSERVER_CONFIG), if any, and AUTHSERVER_*
+variables over the defaults. --dev (development only) uses the embedded store
+under ./data and seeds a demo client and a demo user, printing their
+credentials and a curl command.
+On SIGTERM /readyz answers 503 at once, requests are served for
+http.shutdown_delay, then in-flight ones get http.shutdown_timeout to finish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, flags, dev || flags.config == "", cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return serve(ctx, flags, dev, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	cmd.Flags().BoolVar(&dev, "dev", false, "embedded store under ./data, demo client and user")
+	cmd.Flags().BoolVar(&dev, "dev", false, "development mode: embedded store under ./data, demo client and user")
 	return cmd
 }
 
+// serve runs the server until ctx is done, then drains it. Each step is a
+// function of its own: open the store, load the keys, build the server,
+// listen, run and drain.
 func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Writer) error {
 	a, err := openApp(flags, dev, logOut)
 	if err != nil {
@@ -50,28 +52,61 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 	if dev {
 		a.cfg.Clients = withDemoClient(a.cfg.Clients)
 	}
+	// Background work (key rotation, reloads) outlives the signal: it
+	// stops only once the drain is over.
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	km, err := startKeys(bg, a)
+	if err != nil {
+		return err
+	}
+	srv, err := newServer(a, km)
+	if err != nil {
+		return err
+	}
+	if dev {
+		if err := seedDemo(ctx, a, srv.Users(), out); err != nil {
+			return err
+		}
+	}
+	gate := &readiness{}
+	ls, err := listen(a, srv, gate)
+	if err != nil {
+		return err
+	}
+	return run(ctx, a, ls, gate)
+}
+
+// startKeys loads the signing keys (creating the first one if the store
+// has none) and keeps them current until ctx is done.
+func startKeys(ctx context.Context, a *app) (*keys.Manager, error) {
 	km, err := a.keyManager(a.log, a.cfg.Keys.Signer)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := km.Init(ctx); err != nil {
-		return fmt.Errorf("load signing keys: %w", err)
+		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
 	go km.Run(ctx)
+	return km, nil
+}
+
+// newServer builds the OAuth2 server from the configuration.
+func newServer(a *app, km *keys.Manager) (*authserver.Server, error) {
 	hasher, err := a.hasher()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	refreshKey, err := authserver.DeriveRefreshKey(a.kek)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c := a.cfg
 	proxies, err := config.ParsePrefixes(c.HTTP.TrustedProxies)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	srv, err := authserver.New(authserver.Options{
+	return authserver.New(authserver.Options{
 		Issuer:            c.Issuer,
 		AccessTTL:         c.Tokens.AccessTTL,
 		RefreshIdleTTL:    c.Tokens.RefreshIdleTTL,
@@ -91,17 +126,15 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 		RefreshKey:     refreshKey,
 		Logger:         a.log,
 	})
-	if err != nil {
-		return err
-	}
-	if dev {
-		if err := seedDemo(ctx, a, srv.Users(), out); err != nil {
-			return err
-		}
-	}
+}
+
+// listen opens the public listener, behind the readiness gate, and the
+// admin listener when http.admin_addr is set.
+func listen(a *app, srv *authserver.Server, gate *readiness) ([]*listener, error) {
+	c := a.cfg
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Handler())
-	servers := []*listener{{name: "http.addr", addr: c.HTTP.Addr, handler: mux}}
+	servers := []*listener{{name: "http.addr", addr: c.HTTP.Addr, handler: gate.wrap(mux)}}
 	// Metrics name clients and count their tokens, and pprof exposes the
 	// process: neither is ever on the public listener.
 	if c.HTTP.AdminAddr != "" {
@@ -109,28 +142,16 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 	} else {
 		a.log.Info(metricsNote(c.HTTP))
 	}
-	errc := make(chan error, len(servers))
-	for _, l := range servers {
+	for i, l := range servers {
 		if err := l.listen(c.HTTP); err != nil {
-			return err
+			for _, opened := range servers[:i] {
+				opened.ln.Close()
+			}
+			return nil, err
 		}
 		a.log.Info("serving", "listener", l.name, "addr", l.ln.Addr().String(), "issuer", c.Issuer, "store", c.Store.Driver)
-		go func() { errc <- l.srv.Serve(l.ln) }()
 	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	a.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), c.HTTP.ShutdownTimeout)
-	defer cancel()
-	for _, l := range servers {
-		if err := l.srv.Shutdown(sctx); err != nil {
-			return fmt.Errorf("shut down %s: %w", l.name, err)
-		}
-	}
-	return nil
+	return servers, nil
 }
 
 // listener is one HTTP server of the process.
@@ -169,64 +190,4 @@ func adminMux(metrics http.Handler) *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
-}
-
-const (
-	demoClientID = "demo-app"
-	demoUser     = "demo"
-)
-
-func withDemoClient(cs []config.Client) []config.Client {
-	for _, c := range cs {
-		if c.ID == demoClientID {
-			return cs
-		}
-	}
-	return append(cs, config.Client{
-		ID: demoClientID, Public: true,
-		Grants: []string{authserver.GrantPassword, authserver.GrantRefreshToken},
-		Scopes: []string{"profile", "orders:read"},
-	})
-}
-
-// seedDemo makes sure the demo user exists with the password kept in the
-// data directory (0600), and prints the credentials and a curl command.
-func seedDemo(ctx context.Context, a *app, users *authserver.Users, out io.Writer) error {
-	pwFile := filepath.Join(filepath.Dir(a.cfg.Store.Embedded.Path), "demo-password")
-	pw, err := os.ReadFile(pwFile)
-	fresh := err != nil
-	if fresh {
-		secret, _, err := clientsecret.New()
-		if err != nil {
-			return err
-		}
-		pw = []byte(secret[:20])
-		if err := os.WriteFile(pwFile, pw, 0o600); err != nil {
-			return fmt.Errorf("write demo password: %w", err)
-		}
-	}
-	_, err = users.Add(ctx, demoUser, string(pw), map[string]string{"name": "Demo User"})
-	switch {
-	case errors.Is(err, store.ErrAlreadyExists):
-		if fresh {
-			if _, err := users.SetPassword(ctx, demoUser, string(pw)); err != nil {
-				return err
-			}
-		}
-	case err != nil:
-		return fmt.Errorf("seed demo user: %w", err)
-	}
-	base := strings.TrimSuffix(a.cfg.Issuer, "/")
-	fmt.Fprintf(out, `
-Development mode: embedded store at %s
-  demo client: %s (public; grants password, refresh_token)
-  demo user:   %s / %s
-
-Get a token:
-  curl -s %s/oauth2/token -d grant_type=password -d client_id=%s -d username=%s -d password=%s
-
-Public keys: %s/.well-known/jwks.json
-
-`, a.cfg.Store.Embedded.Path, demoClientID, demoUser, pw, base, demoClientID, demoUser, pw, base)
-	return nil
 }
