@@ -2,8 +2,12 @@ package deploy
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -58,6 +62,7 @@ func TestCompose(t *testing.T) {
 		t.Fatalf("parse docker-compose config output: %v\n%s", err, stdout.String())
 	}
 
+	entrypoint := imageEntrypoint(t)
 	var replicas []string
 	hostPorts := map[string]string{}
 	for name, s := range f.Services {
@@ -72,8 +77,9 @@ func TestCompose(t *testing.T) {
 		if !s.ReadOnly {
 			t.Errorf("%s: want read_only", name)
 		}
-		if s.Healthcheck == nil || !slices.Equal(s.Healthcheck.Test, []string{"CMD", "/authserver", "healthcheck"}) {
-			t.Errorf("%s: healthcheck %+v, want [CMD /authserver healthcheck]", name, s.Healthcheck)
+		if s.Healthcheck == nil || len(s.Healthcheck.Test) < 3 ||
+			!slices.Equal(s.Healthcheck.Test[:3], []string{"CMD", entrypoint, "healthcheck"}) {
+			t.Errorf("%s: healthcheck %+v, want [CMD %s healthcheck]", name, s.Healthcheck, entrypoint)
 		}
 		if len(s.DependsOn) == 0 {
 			t.Errorf("%s: no depends_on", name)
@@ -134,6 +140,26 @@ func TestCompose(t *testing.T) {
 	if !dataVolume {
 		t.Errorf("redis: want a named volume at /data, got %v", redis.Volumes)
 	}
+}
+
+// imageEntrypoint returns the binary of the image's ENTRYPOINT in
+// deploy/Containerfile, where the healthcheck must find it.
+func imageEntrypoint(t *testing.T) string {
+	t.Helper()
+	const documented = "/usr/local/bin/authserver" // docs/deploy.md, Container image
+	data, err := os.ReadFile("Containerfile")
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Logf("no deploy/Containerfile: the binary is taken at %s", documented)
+		return documented
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ENTRYPOINT\s+\["([^"]+)"`).FindSubmatch(data)
+	if m == nil {
+		t.Fatal("deploy/Containerfile: no ENTRYPOINT in exec form")
+	}
+	return string(m[1])
 }
 
 // checkComposeConfig runs `authserver config check` on the mounted
