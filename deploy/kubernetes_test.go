@@ -173,9 +173,14 @@ func checkRestricted(t *testing.T, d *appsv1.Deployment) {
 		t.Errorf("pod uses host namespaces")
 	}
 	for _, v := range pod.Volumes {
-		if v.HostPath != nil {
-			t.Errorf("volume %s: hostPath is not allowed by the restricted profile", v.Name)
+		vs := v.VolumeSource
+		if vs.ConfigMap == nil && vs.Secret == nil && vs.EmptyDir == nil && vs.Projected == nil && vs.DownwardAPI == nil &&
+			vs.PersistentVolumeClaim == nil && vs.CSI == nil && vs.Ephemeral == nil {
+			t.Errorf("volume %s: a type the restricted profile does not allow", v.Name)
 		}
+	}
+	if psc != nil && len(psc.Sysctls) > 0 {
+		t.Errorf("pod sets sysctls")
 	}
 	for _, c := range append(pod.InitContainers, pod.Containers...) {
 		sc := c.SecurityContext
@@ -194,6 +199,11 @@ func checkRestricted(t *testing.T, d *appsv1.Deployment) {
 		}
 		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 			t.Errorf("container %s: want readOnlyRootFilesystem", c.Name)
+		}
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				t.Errorf("container %s: hostPort %d", c.Name, p.HostPort)
+			}
 		}
 		if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
 			t.Errorf("container %s: runs as root", c.Name)
