@@ -223,10 +223,11 @@ type Redeemed struct {
 //     r.NewHash (generation+1, LastUsed = r.Now, PreviousHash = the
 //     presented hash, SealedNext = r.SealedNext, RotationScope =
 //     r.Scope): Rotated;
-//   - r.PresentedHash is the previous hash and r.Now is before LastUsed
-//     + r.Grace: a scope other than the rotation's (as a set) is Rejected
-//     (scope), since the replay would get another token under the same
-//     jti; otherwise Replayed (no change);
+//   - r.PresentedHash is the previous hash and r.Now is before the end of
+//     the grace (LastUsed plus r.Grace): a scope other than the
+//     rotation's (as a set) is Rejected (scope), since the replay would
+//     get another token under the same jti; otherwise Replayed (no
+//     change);
 //   - r.PresentedHash is the previous hash, or r.Generation is below the
 //     family's generation: the family is revoked: Reused;
 //   - anything else: Rejected (unknown_token), no change.

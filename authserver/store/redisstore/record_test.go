@@ -33,6 +33,11 @@ func recordCases(now time.Time) map[string]store.Family {
 		f.ID, f.Generation = fmt.Sprintf("fam-gen-%d", gen), gen
 		cases[f.ID] = f
 	}
+	for _, v := range []uint64{1, 300, 1<<53 - 1} {
+		f := server
+		f.ID, f.CredentialVersion = fmt.Sprintf("fam-version-%d", v), v
+		cases[f.ID] = f
+	}
 	f := server
 	f.ID, f.LastUsed = "fam-last-used-before-created", server.Created.Add(-5*time.Second)
 	cases[f.ID] = f

@@ -182,10 +182,10 @@ func (s *Store) Close() error {
 func (s *Store) userKey(name string) string      { return s.prefix + "u:{" + name + "}" }
 func (s *Store) userIDKey(id string) string      { return s.prefix + "uid:{" + id + "}" }
 func (s *Store) userVersionKey(id string) string { return s.prefix + "uv:{" + id + "}" }
-func (s *Store) usersKey() string             { return s.prefix + "users" }
-func (s *Store) keySetKey() string            { return s.prefix + "keyset" }
-func (s *Store) lockoutKey(key string) string { return s.prefix + "lo:" + key }
-func (s *Store) revokedKey(jti string) string { return s.prefix + "rt:" + jti }
+func (s *Store) usersKey() string                { return s.prefix + "users" }
+func (s *Store) keySetKey() string               { return s.prefix + "keyset" }
+func (s *Store) lockoutKey(key string) string    { return s.prefix + "lo:" + key }
+func (s *Store) revokedKey(jti string) string    { return s.prefix + "rt:" + jti }
 
 // wrap prefixes err with op and marks the errors of an unreachable or
 // unwilling backend as store.ErrUnavailable. It returns nil for nil.
