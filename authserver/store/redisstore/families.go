@@ -166,10 +166,12 @@ const createFamilyWindow = 10 * time.Second
 
 // createEntryScript adds family ARGV[2] with score ARGV[1] to the index
 // KEYS[1], after forgetting the entries scored at most ARGV[3] (surely
-// dead), unless the id's credential version KEYS[2] is newer than the
-// family's, ARGV[4]: then it changes nothing and replies 0.
+// dead), unless the id's credential version KEYS[2] (users.go) is newer
+// than the family's, ARGV[4], or marks the user disabled: then it changes
+// nothing and replies 0.
 var createEntryScript = redis.NewScript(`
-if tonumber(redis.call('GET', KEYS[2]) or '0') > tonumber(ARGV[4]) then return 0 end
+local v, d = string.match(redis.call('GET', KEYS[2]) or '0', '^(%d+)(d?)$')
+if d == 'd' or tonumber(v) > tonumber(ARGV[4]) then return 0 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])
 return 1
@@ -201,9 +203,20 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 	if err != nil {
 		return fmt.Errorf("create family: %w", err)
 	}
+	start := time.Now()
+	if err := s.addIndexEntry(ctx, f); err != nil {
+		return err
+	}
 	// The window is measured on the monotonic clock: it bounds real time
 	// in flight, not a time of the token's.
-	start := time.Now()
+	if d := time.Since(start); d > createFamilyWindow {
+		return fmt.Errorf("create family: %w: the index step took %s", store.ErrUnavailable, d)
+	}
+	return s.storeFamily(ctx, f, rec)
+}
+
+// addIndexEntry is CreateFamily's first step: createEntryScript.
+func (s *Store) addIndexEntry(ctx context.Context, f store.Family) error {
 	keys := []string{s.userIDKey(f.UserID), s.userVersionKey(f.UserID)}
 	added, err := createEntryScript.Run(ctx, s.client, keys, deadlineScore(f.ExpiresAt),
 		indexEntry(f.ID, f.CredentialVersion), deadScore(f.Created), f.CredentialVersion).Int()
@@ -213,9 +226,12 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 	if added == 0 {
 		return fmt.Errorf("create family of user %s: %w", f.UserID, store.ErrStaleCredentials)
 	}
-	if d := time.Since(start); d > createFamilyWindow {
-		return fmt.Errorf("create family: %w: the index step took %s", store.ErrUnavailable, d)
-	}
+	return nil
+}
+
+// storeFamily is CreateFamily's second step: it stores the family record
+// rec of f unless its key holds a family or a tombstone.
+func (s *Store) storeFamily(ctx context.Context, f store.Family, rec []byte) error {
 	key, _ := s.familyKeys(f.ID)
 	prev, err := s.client.Do(ctx, "SET", key, rec, "PXAT", millis(f.Expiry()), "NX", "GET").Text()
 	switch {

@@ -116,7 +116,7 @@ func TestRoundTrips(t *testing.T) {
 
 	// A chain of rotations: exactly one round trip each.
 	if err := s.CreateFamily(ctx, store.Family{
-		ID: "fam-chain", UserID: "u_rt", ClientID: "app", Created: now, LastUsed: now, CredentialVersion: 2,
+		ID: "fam-chain", UserID: "u_chain", ClientID: "app", Created: now, LastUsed: now,
 		IdleTTL: time.Hour, ExpiresAt: now.Add(24 * time.Hour), CurrentHash: hash("0"),
 	}); err != nil {
 		t.Fatalf("CreateFamily: %v", err)

@@ -43,18 +43,20 @@ return 1
 
 // changeUserScript changes the user hash KEYS[1], if it exists, and
 // raises its credential version: ARGV[1] "x" deletes it, any other value
-// is a field set to ARGV[2]. It replies {id, new version}, or false if
-// there is no such user.
+// is a field set to ARGV[2]. It replies {id, new version, disabled}
+// (disabled 1 after the change, also for a deleted user, else 0), or
+// false if there is no such user.
 var changeUserScript = redis.NewScript(`
 local u = redis.call('HMGET', KEYS[1], 'i', 'v')
 if not u[1] then return false end
 local v = (tonumber(u[2]) or 0) + 1
 if ARGV[1] == 'x' then
 	redis.call('DEL', KEYS[1])
-else
-	redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], 'v', string.format('%.0f', v))
+	return {u[1], v, 1}
 end
-return {u[1], v}
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], 'v', string.format('%.0f', v))
+if redis.call('HGET', KEYS[1], 'd') == '1' then return {u[1], v, 1} end
+return {u[1], v, 0}
 `)
 
 // upgradeHashScript sets the password field of the hash KEYS[1] to
@@ -73,7 +75,8 @@ func nameMember(name string) string { return "\xff" + name }
 // ARGV[1], and replies the id's credential version (KEYS[2]; 0 if none),
 // or -1 if the id is taken. Family entries already there (the leftovers
 // of a deleted user of that id, which expire with their latest deadline)
-// are written anew, without the expiry, and so is the version.
+// are written anew, without the expiry, and so is the version, with the
+// disabled mark ARGV[2] ("d" or "").
 var claimIDScript = redis.NewScript(`
 if #redis.call('ZRANGEBYSCORE', KEYS[1], '+inf', '+inf', 'LIMIT', 0, 1) > 0 then return -1 end
 local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf', 'WITHSCORES')
@@ -82,9 +85,8 @@ if #entries > 0 then
 	for i = 1, #entries, 2 do redis.call('ZADD', KEYS[1], entries[i + 1], entries[i]) end
 end
 redis.call('ZADD', KEYS[1], '+inf', ARGV[1])
-local v = redis.call('GET', KEYS[2])
-if not v then return 0 end
-redis.call('SET', KEYS[2], v)
+local v = string.match(redis.call('GET', KEYS[2]) or '0', '^%d+')
+if v ~= '0' or ARGV[2] ~= '' then redis.call('SET', KEYS[2], v .. ARGV[2]) end
 return tonumber(v)
 `)
 
@@ -111,7 +113,11 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	var claim *redis.Cmd
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
-		claim = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name))
+		mark := ""
+		if u.Disabled {
+			mark = "d"
+		}
+		claim = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name), mark)
 		p.SAdd(ctx, s.usersKey(), u.Name)
 		return nil
 	})
@@ -235,23 +241,34 @@ const deletedVersionTTL = 7 * 24 * time.Hour
 // (families.go), which bounds that flight, is far shorter.
 const tombstoneTTL = 10 * time.Minute
 
+// The credential version of an id, userVersionKey, holds the version
+// and, if the user is disabled (or deleted), a "d": "7", "8d". Absent is
+// "0".
+
 // raiseVersionScript raises the credential version of an id, KEYS[2], to
-// ARGV[1] (ARGV[2] "1": for ARGV[3] ms, the user being deleted, whose name
-// it also removes from the index KEYS[1]) and replies every family entry
-// of the index. From then on, CreateFamily refuses a family of an older
-// version.
+// ARGV[1], with the disabled mark ARGV[2] ("d" or ""), unless it is
+// newer already (the change that made it newer wrote its own mark).
+// ARGV[3] "1" means that the user is being deleted: its version then
+// lives only ARGV[4] ms and its name leaves the index KEYS[1]. It replies
+// every family entry of the index. From then on, CreateFamily refuses a
+// family of an older version, and any family of a disabled user.
 var raiseVersionScript = redis.NewScript(`
-local v = tonumber(redis.call('GET', KEYS[2]) or '0')
-local n = math.max(v, tonumber(ARGV[1]))
-if ARGV[2] == '1' then
-	redis.call('SET', KEYS[2], string.format('%.0f', n), 'PX', ARGV[3])
+local old = tonumber(string.match(redis.call('GET', KEYS[2]) or '0', '^%d+') or '0')
+local n = tonumber(ARGV[1])
+if n > old then
+	local v = string.format('%.0f', n) .. ARGV[2]
+	if ARGV[3] == '1' then
+		redis.call('SET', KEYS[2], v, 'PX', ARGV[4])
+	else
+		redis.call('SET', KEYS[2], v)
+	end
+end
+if ARGV[3] == '1' then
 	redis.call('ZREMRANGEBYSCORE', KEYS[1], '+inf', '+inf')
 	local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf', 'WITHSCORES')
 	if #entries > 0 then
 		redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(entries[#entries]) * 1000))
 	end
-elseif n > v then
-	redis.call('SET', KEYS[2], string.format('%.0f', n))
 end
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(+inf')
 `)
@@ -302,19 +319,26 @@ func (s *Store) changeUser(ctx context.Context, op, name, field, value string) (
 	if err != nil {
 		return 0, wrap(op, err)
 	}
-	id, _ := reply[0].(string)
-	version, _ := reply[1].(int64)
-	if len(reply) != 2 || id == "" || version <= 0 {
+	if len(reply) != 3 {
 		return 0, fmt.Errorf("%s of %s: unexpected script reply %v", op, name, reply)
 	}
-	release := "0"
+	id, _ := reply[0].(string)
+	version, _ := reply[1].(int64)
+	disabled, _ := reply[2].(int64)
+	if id == "" || version <= 0 {
+		return 0, fmt.Errorf("%s of %s: unexpected script reply %v", op, name, reply)
+	}
+	mark, release := "", "0"
+	if disabled == 1 {
+		mark = "d"
+	}
 	if field == deleteUser {
 		release = "1"
 	}
 	var raise *redis.Cmd
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		raise = raiseVersionScript.Eval(ctx, p, []string{s.userIDKey(id), s.userVersionKey(id)},
-			version, release, deletedVersionTTL.Milliseconds())
+			version, mark, release, deletedVersionTTL.Milliseconds())
 		if field == deleteUser {
 			p.SRem(ctx, s.usersKey(), name)
 		}
