@@ -114,17 +114,20 @@ func prefixed(prefix, columns string) string {
 // is replayed while r.Now < LastUsed + r.Grace, so a grace of 0 never
 // replays.
 func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed, error) {
-	var res store.Redeemed
+	var (
+		res   store.Redeemed
+		stale bool
+	)
 	err := s.write(ctx, "redeem refresh token", func(tx *sql.Tx) error {
 		f, current, err := getFamily(ctx, tx, r.FamilyID, r.Now)
 		if err != nil {
 			return err
 		}
 		if !current {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM families WHERE id = ?", f.ID); err != nil {
-				return err
-			}
-			return store.ErrNotFound
+			// Commit the deletion: an error would roll it back.
+			stale = true
+			_, err := tx.ExecContext(ctx, "DELETE FROM families WHERE id = ?", f.ID)
+			return err
 		}
 		res = store.Decide(f, r)
 		switch res.Outcome {
@@ -146,6 +149,9 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 	})
 	if err != nil {
 		return store.Redeemed{}, err
+	}
+	if stale {
+		return store.Redeemed{}, fmt.Errorf("redeem refresh token: family %s of stale credentials: %w", r.FamilyID, store.ErrNotFound)
 	}
 	return res, nil
 }
