@@ -7,7 +7,12 @@
 // the backend: one SQL transaction, or one Redis command or Lua script. In
 // particular Redeem checks, rotates, detects reuse and revokes in a single
 // step, so that of any number of concurrent redemptions of one refresh
-// token exactly one rotates the family.
+// token exactly one rotates the family. The user changes that end
+// sessions (SetPassword, SetDisabled, DeleteUser) are one store operation
+// each, atomic with respect to CreateFamily and Redeem: a backend that
+// cannot make them one step (Redis Cluster, where the user, its index and
+// its families live in different slots) orders its steps so that no
+// family older than the change exists once it returns.
 package store
 
 import (
@@ -64,8 +69,9 @@ type User struct {
 	// SetPassword, SetDisabled (either way) and DeleteUser raise it. A
 	// login records the version it read in its family, and the store
 	// refuses a family whose version is older than the user's (see
-	// Families.CreateFamily). CreateUser ignores it; a new user starts at
-	// 0.
+	// Families.CreateFamily). CreateUser ignores it: a new user starts at
+	// 0 (on Redis, at the last version of its id if a deleted user had
+	// it, which with random ids happens only in tests).
 	CredentialVersion uint64
 }
 
