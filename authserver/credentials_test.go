@@ -57,7 +57,7 @@ func TestPasswordChangeDuringLogins(t *testing.T) {
 	}
 	for _, rt := range tokens {
 		if r := e.refresh(t, rt); r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
-			t.Fatalf("refresh of a token from a login with the old password: %d %s", r.status, r.raw)
+			t.Fatalf("refresh of a token from a login with the old password: %d %q", r.status, r.str("error"))
 		}
 	}
 	t.Logf("%d logins with the old password succeeded; all were revoked", len(tokens))
@@ -71,12 +71,12 @@ func TestReplayWithAnotherScope(t *testing.T) {
 	rt := e.login(t).str("refresh_token")
 	first := e.refresh(t, rt, "scope", "profile")
 	if first.status != http.StatusOK {
-		t.Fatalf("refresh: %d %s", first.status, first.raw)
+		t.Fatalf("refresh: %d %q", first.status, first.str("error"))
 	}
 	for _, scope := range []string{"profile orders:read", "", "orders:read"} {
 		r := e.refresh(t, rt, "scope", scope)
 		if r.status != http.StatusBadRequest || r.str("error") != "invalid_scope" {
-			t.Fatalf("retry with scope %q: %d %s, want invalid_scope", scope, r.status, r.raw)
+			t.Fatalf("retry with scope %q: %d %q, want invalid_scope", scope, r.status, r.str("error"))
 		}
 	}
 	again := e.refresh(t, rt, "scope", "profile")
@@ -86,6 +86,6 @@ func TestReplayWithAnotherScope(t *testing.T) {
 	}
 	// The refused retries changed nothing: the successor still rotates.
 	if r := e.refresh(t, first.str("refresh_token")); r.status != http.StatusOK {
-		t.Fatalf("refresh of the successor: %d %s", r.status, r.raw)
+		t.Fatalf("refresh of the successor: %d %q", r.status, r.str("error"))
 	}
 }
