@@ -1,6 +1,7 @@
 // Package storediff_test holds Redeem's rules to their one home: it drives
 // the pure reference, store.Decide, the embedded backend (SQL) and the
-// Redis backend (Lua) with the same randomly generated sequences of
+// Redis backend (Lua; on one server and on a three-node Cluster, where a
+// user change spans slots) with the same randomly generated sequences of
 // logins, redemptions and user changes, and requires the same outcome of
 // every step and the same state of every family after it.
 //
@@ -45,6 +46,7 @@ func TestRedeemDifferential(t *testing.T) {
 	}
 	t.Logf("seed %d (AUTHSERVER_STOREDIFF_SEED=%d replays it)", seed, seed)
 	addr := redistest.SharedAddr(t)
+	cluster := redistest.StartCluster(t)
 	seen := map[string]int{}
 	for i := range sequences {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -55,6 +57,12 @@ func TestRedeemDifferential(t *testing.T) {
 				t.Fatalf("open redis store: %v", err)
 			}
 			t.Cleanup(func() { rs.Close() })
+			redistest.CleanupPrefix(t, cluster, prefix)
+			cs, err := redisstore.Open(context.Background(), redisstore.Options{Addrs: cluster, KeyPrefix: prefix})
+			if err != nil {
+				t.Fatalf("open redis cluster store: %v", err)
+			}
+			t.Cleanup(func() { cs.Close() })
 			es, err := embedded.Open(filepath.Join(t.TempDir(), "diff.db"))
 			if err != nil {
 				t.Fatalf("open embedded store: %v", err)
@@ -63,7 +71,7 @@ func TestRedeemDifferential(t *testing.T) {
 			r := &run{
 				t:        t,
 				rnd:      rand.New(rand.NewPCG(seed, uint64(i))),
-				backends: []backend{{"embedded", es}, {"redis", rs}},
+				backends: []backend{{"embedded", es}, {"redis", rs}, {"redis-cluster", cs}},
 				families: map[string]store.Family{},
 				users:    map[string]*user{},
 				// In the future of the real clock, so that Redis' own
