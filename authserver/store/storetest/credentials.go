@@ -169,6 +169,8 @@ func testCredentialRace(t *testing.T, s store.Store) {
 		mu      sync.Mutex
 		created []store.Family
 		start   = make(chan struct{})
+		warm    = make(chan struct{}) // closed once each worker could have logged in
+		once    sync.Once
 	)
 	for w := range workers {
 		wg.Go(func() {
@@ -188,12 +190,18 @@ func testCredentialRace(t *testing.T, s store.Store) {
 				default:
 					mu.Lock()
 					created = append(created, f)
+					if len(created) == workers {
+						once.Do(func() { close(warm) })
+					}
 					mu.Unlock()
 				}
 			}
 		})
 	}
 	close(start)
+	// Should the logins fail or end early, do not wait for them forever.
+	go func() { wg.Wait(); once.Do(func() { close(warm) }) }()
+	<-warm // the logins are under way: change the password among them
 	if _, err := s.SetPassword(ctx, "alice", "$argon2id$new"); err != nil {
 		t.Fatalf("SetPassword: %v", err)
 	}
