@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestPasswordChangeDuringLogins runs password logins with the old
@@ -41,7 +42,13 @@ func TestPasswordChangeDuringLogins(t *testing.T) {
 			}
 		})
 	}
-	<-warm // the logins are under way
+	select {
+	case <-warm: // the logins are under way
+	case <-time.After(time.Minute):
+		stop.Store(true)
+		wg.Wait()
+		t.Fatalf("only %d logins succeeded in a minute", ok.Load())
+	}
 	if _, err := e.srv.Users().SetPassword(context.Background(), "alice", "a-new-password"); err != nil {
 		t.Fatalf("SetPassword: %v", err)
 	}
