@@ -97,7 +97,7 @@ func TestBurstEndingIn503ChargesNothing(t *testing.T) {
 	if _, err := e.srv.Users().Add(ctx, "slow", "irrelevant-password", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.SetPassword(ctx, "slow", slowHash()); err != nil {
+	if _, err := e.store.SetPassword(ctx, "slow", slowHash()); err != nil {
 		t.Fatal(err)
 	}
 	slowDone := make(chan struct{})

@@ -169,7 +169,9 @@ func (s *Server) upgradeHash(r *http.Request, user store.User, pw string) {
 	if err == nil {
 		ctx, cancel := s.storeCtx(r)
 		defer cancel()
-		err = s.opts.Store.SetPassword(ctx, user.Name, hash)
+		// Not SetPassword: the same password keeps the user's sessions, and
+		// a password changed since this login read it stays.
+		err = s.opts.Store.UpgradePasswordHash(ctx, user.Name, user.PasswordHash, hash)
 	}
 	if err != nil {
 		s.log.Warn("password hash upgrade failed", "user_id", user.ID, "error", err)

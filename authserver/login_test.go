@@ -77,16 +77,20 @@ func TestPasswordHashUpgrade(t *testing.T) {
 	// her an old, weaker hash directly in the store.
 	weak, _ := password.NewHasher(password.Params{Memory: 64, Iterations: 1, Parallelism: 1}, 1)
 	old, _ := weak.Hash(context.Background(), alicePass)
-	if err := e.store.SetPassword(context.Background(), "alice", old); err != nil {
+	if _, err := e.store.SetPassword(context.Background(), "alice", old); err != nil {
 		t.Fatal(err)
 	}
-	e.login(t)
+	rt := e.login(t).str("refresh_token")
 	u, err := e.store.GetUser(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(u.PasswordHash, "$argon2id$v=19$m=128,t=2,p=1$") {
 		t.Fatalf("hash after login = %.40s..., want the new parameters", u.PasswordHash)
+	}
+	// The upgrade is no password change: the session it was made in lives.
+	if r := e.refresh(t, rt); r.status != 200 {
+		t.Fatalf("refresh after the hash upgrade: %d %s", r.status, r.raw)
 	}
 	e.login(t) // and the upgraded hash still verifies
 }

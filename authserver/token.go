@@ -165,11 +165,17 @@ func (s *Server) passwordGrant(r *http.Request, c *Client, p params) (*tokenResp
 	fam := store.Family{
 		ID: familyID, UserID: user.ID, ClientID: c.ID, Scope: scope, Claims: user.Claims,
 		Created: now, LastUsed: now, IdleTTL: s.opts.RefreshIdleTTL, ExpiresAt: now.Add(s.opts.RefreshMaxTTL),
-		CurrentHash: rt.hash(),
+		CurrentHash: rt.hash(), CredentialVersion: user.CredentialVersion,
 	}
 	ctx, cancel := s.storeCtx(r)
 	defer cancel()
-	if err := s.opts.Store.CreateFamily(ctx, fam); err != nil {
+	switch err := s.opts.Store.CreateFamily(ctx, fam); {
+	case errors.Is(err, store.ErrStaleCredentials):
+		// The password was changed, or the user disabled or deleted, while
+		// this login checked the old one.
+		s.audit.Warn("login failed", "event", "login_failed", "client_id", c.ID, "user_id", user.ID, "reason", "credentials_changed")
+		return nil, invalidGrant("invalid username or password")
+	case err != nil:
 		return nil, storeError(err)
 	}
 	s.audit.Info("login succeeded", "event", "login_succeeded", "user_id", user.ID, "client_id", c.ID, "family", familyID)
@@ -223,11 +229,10 @@ func (s *Server) refreshGrant(r *http.Request, c *Client, p params) (*tokenRespo
 	case store.Rotated:
 		s.audit.Info("refresh rotated", "event", "refresh_rotated", "family", fam.ID, "client_id", c.ID, "user_id", fam.UserID, "generation", fam.Generation)
 	case store.Replayed:
-		// The store checks a narrowing only on rotation: check it here too,
-		// or a retry could widen what the first request asked.
-		if _, err := grantScope(requested, fam.Scope); err != nil {
-			return nil, err
-		}
+		// The store replays only a request for the rotation's scope (as a
+		// set): take it in the rotation's order, so that the token is the
+		// very one the rotation returned.
+		requested = fam.RotationScope
 		next, err = s.refresh.openSuccessor(rt, fam.SealedNext)
 		if err != nil {
 			return nil, withCause(invalidGrant("invalid refresh token"), err)

@@ -102,7 +102,9 @@ func (u *Users) Add(ctx context.Context, name, pw string, claims map[string]stri
 	return user, nil
 }
 
-// SetPassword changes a user's password and logs it out everywhere.
+// SetPassword changes a user's password and logs it out everywhere, in
+// one store operation, so that no login made with the old password, even
+// one in flight, keeps a session.
 func (u *Users) SetPassword(ctx context.Context, name, pw string) (revoked int, err error) {
 	if err := checkPassword(pw); err != nil {
 		return 0, err
@@ -111,47 +113,28 @@ func (u *Users) SetPassword(ctx context.Context, name, pw string) (revoked int, 
 	if err != nil {
 		return 0, fmt.Errorf("set password: %w", err)
 	}
-	if err := u.store.SetPassword(ctx, name, hash); err != nil {
+	n, err := u.store.SetPassword(ctx, name, hash)
+	if err != nil {
 		return 0, fmt.Errorf("set password of %s: %w", name, err)
-	}
-	return u.revokeAll(ctx, name)
-}
-
-// SetDisabled disables (logging it out everywhere) or enables a user.
-func (u *Users) SetDisabled(ctx context.Context, name string, disabled bool) (revoked int, err error) {
-	if err := u.store.SetDisabled(ctx, name, disabled); err != nil {
-		return 0, fmt.Errorf("set disabled of %s: %w", name, err)
-	}
-	if !disabled {
-		return 0, nil
-	}
-	return u.revokeAll(ctx, name)
-}
-
-// Delete removes a user and every family it had.
-func (u *Users) Delete(ctx context.Context, name string) (revoked int, err error) {
-	user, err := u.store.GetUser(ctx, name)
-	if err != nil {
-		return 0, fmt.Errorf("delete user %s: %w", name, err)
-	}
-	if err := u.store.DeleteUser(ctx, name); err != nil {
-		return 0, fmt.Errorf("delete user %s: %w", name, err)
-	}
-	n, err := u.store.RevokeUserFamilies(ctx, user.ID)
-	if err != nil {
-		return 0, fmt.Errorf("revoke sessions of %s: %w", name, err)
 	}
 	return n, nil
 }
 
-func (u *Users) revokeAll(ctx context.Context, name string) (int, error) {
-	user, err := u.store.GetUser(ctx, name)
+// SetDisabled disables (logging it out everywhere, in the same store
+// operation) or enables a user.
+func (u *Users) SetDisabled(ctx context.Context, name string, disabled bool) (revoked int, err error) {
+	n, err := u.store.SetDisabled(ctx, name, disabled)
 	if err != nil {
-		return 0, fmt.Errorf("revoke sessions of %s: %w", name, err)
+		return 0, fmt.Errorf("set disabled of %s: %w", name, err)
 	}
-	n, err := u.store.RevokeUserFamilies(ctx, user.ID)
+	return n, nil
+}
+
+// Delete removes a user and every family it had, in one store operation.
+func (u *Users) Delete(ctx context.Context, name string) (revoked int, err error) {
+	n, err := u.store.DeleteUser(ctx, name)
 	if err != nil {
-		return 0, fmt.Errorf("revoke sessions of %s: %w", name, err)
+		return 0, fmt.Errorf("delete user %s: %w", name, err)
 	}
 	return n, nil
 }

@@ -1,18 +1,26 @@
 // Package store defines the storage contract of authserver: users,
 // refresh-token families, the serialized signing-key set, lockout counters
 // and revoked access-token ids. Backends live in sibling packages
-// (embedded, redis) and all pass the conformance suite in storetest.
+// (embedded, redisstore) and all pass the conformance suite in storetest.
 //
 // The contract is shaped so that every state change is one atomic step in
 // the backend: one SQL transaction, or one Redis command or Lua script. In
 // particular Redeem checks, rotates, detects reuse and revokes in a single
 // step, so that of any number of concurrent redemptions of one refresh
-// token exactly one rotates the family.
+// token exactly one rotates the family. The user changes that end
+// sessions (SetPassword, SetDisabled, DeleteUser) are one store operation
+// each, atomic with respect to CreateFamily and Redeem: a backend that
+// cannot make them one step (Redis Cluster, where the user, its index and
+// its families live in different slots) orders its steps so that no
+// family older than the change exists once it returns.
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/subtle"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -24,9 +32,12 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrAlreadyExists reports that a user name or family id is taken.
 	ErrAlreadyExists = errors.New("already exists")
-	// ErrConflict reports that a compare-and-swap lost against a concurrent
-	// writer: the caller should reload and retry.
-	ErrConflict = errors.New("conflict")
+	// ErrStaleCredentials reports that CreateFamily refused a family
+	// because its user changed since the login read it: the user's
+	// credential version is newer than the family's (a password change, a
+	// disable or enable, a delete), or the user is disabled or gone. The
+	// password grant answers it as a wrong password.
+	ErrStaleCredentials = errors.New("user credentials changed since the login read them")
 	// ErrUnavailable reports that the backend cannot be reached. The HTTP
 	// layer maps it to 503 temporarily_unavailable.
 	ErrUnavailable = errors.New("store unavailable")
@@ -54,6 +65,14 @@ type User struct {
 	Disabled     bool              // a disabled user cannot log in
 	Claims       map[string]string // copied into its access tokens
 	Created      time.Time
+	// CredentialVersion counts the changes that end the user's sessions:
+	// SetPassword, SetDisabled (either way) and DeleteUser raise it. A
+	// login records the version it read in its family, and the store
+	// refuses a family whose version is older than the user's (see
+	// Families.CreateFamily). CreateUser ignores it: a new user starts at
+	// 0 (on Redis, at the last version of its id if a deleted user had
+	// it, which with random ids happens only in tests).
+	CredentialVersion uint64
 }
 
 // Users stores resource owners, addressed by their login name.
@@ -64,14 +83,27 @@ type Users interface {
 	GetUser(ctx context.Context, name string) (User, error)
 	// ListUsers returns every user ordered by name.
 	ListUsers(ctx context.Context) ([]User, error)
-	// SetPassword replaces the password hash of the named user;
-	// ErrNotFound if there is none.
-	SetPassword(ctx context.Context, name, passwordHash string) error
-	// SetDisabled disables or enables the named user; ErrNotFound if
-	// there is none.
-	SetDisabled(ctx context.Context, name string, disabled bool) error
-	// DeleteUser removes the named user; ErrNotFound if there is none.
-	DeleteUser(ctx context.Context, name string) error
+	// SetPassword replaces the password hash of the named user, raises
+	// its credential version and revokes every family of the user, all
+	// in one store operation: once it returns, no family that a login
+	// made with the old password can exist or be created. It returns how
+	// many families it revoked; ErrNotFound if there is no such user.
+	SetPassword(ctx context.Context, name, passwordHash string) (revoked int, err error)
+	// UpgradePasswordHash replaces the password hash of the named user
+	// with newHash, a hash of the same password with other parameters,
+	// if it is still oldHash; otherwise (a concurrent SetPassword won, or
+	// the user is gone) it does nothing. It changes no credential version
+	// and revokes nothing.
+	UpgradePasswordHash(ctx context.Context, name, oldHash, newHash string) error
+	// SetDisabled disables or enables the named user and raises its
+	// credential version; disabling also revokes every family of the user
+	// in the same operation, as SetPassword does. It returns how many
+	// families it revoked; ErrNotFound if there is no such user.
+	SetDisabled(ctx context.Context, name string, disabled bool) (revoked int, err error)
+	// DeleteUser removes the named user and revokes every family it had,
+	// in one store operation, and returns how many; ErrNotFound if there
+	// is no such user.
+	DeleteUser(ctx context.Context, name string) (revoked int, err error)
 }
 
 // Family is the state of one refresh-token family: born at a password
@@ -99,6 +131,15 @@ type Family struct {
 	// of that token is then known by its generation, below the current.
 	PreviousHash []byte
 	SealedNext   []byte
+	// RotationScope is the scope requested by the rotation at LastUsed
+	// (empty: none requested). A replay of PreviousHash within the grace
+	// must request the same scope, so that it gets the very token that
+	// rotation returned; it is kept as long as PreviousHash.
+	RotationScope []string
+
+	// CredentialVersion is the user's credential version that the login
+	// read (User.CredentialVersion).
+	CredentialVersion uint64
 }
 
 // Expiry returns when f dies if it stays unused: the earlier of its idle
@@ -145,8 +186,8 @@ const (
 	// the grace; the whole family has been revoked.
 	Reused
 	// Rejected: the token does not match the family (wrong client, a
-	// generation never issued, a scope wider than granted); nothing
-	// changed.
+	// generation never issued, a scope wider than granted, a replay with
+	// another scope than its rotation's); nothing changed.
 	Rejected
 )
 
@@ -180,26 +221,87 @@ type Redeemed struct {
 	Family  Family
 }
 
+// Decide is the reference of Redeem's rules, pure: it returns what
+// redeeming r does to f, a family live at r.Now. In order:
+//   - r.ClientID is not the family's client: Rejected (wrong_client);
+//   - r.PresentedHash is the current hash: a scope wider than the
+//     family's is Rejected (scope); otherwise the family rotates to
+//     r.NewHash (generation+1, LastUsed = r.Now, PreviousHash = the
+//     presented hash, SealedNext = r.SealedNext, RotationScope =
+//     r.Scope): Rotated;
+//   - r.PresentedHash is the previous hash and r.Now is before the end of
+//     the grace (LastUsed plus r.Grace): a scope other than the
+//     rotation's (as a set) is Rejected (scope), since the replay would
+//     get another token under the same jti; otherwise Replayed (no
+//     change);
+//   - r.PresentedHash is the previous hash, or r.Generation is below the
+//     family's generation: the family is revoked: Reused;
+//   - anything else: Rejected (unknown_token), no change.
+//
+// The embedded backend calls it; the Redis backend runs the same rules in
+// Lua, and a differential test holds the two to this one.
+func Decide(f Family, r Redemption) Redeemed {
+	if r.ClientID != f.ClientID {
+		return Redeemed{Outcome: Rejected, Reason: ReasonWrongClient, Family: f}
+	}
+	if hashEqual(r.PresentedHash, f.CurrentHash) {
+		if !subset(r.Scope, f.Scope) {
+			return Redeemed{Outcome: Rejected, Reason: ReasonScope, Family: f}
+		}
+		next := f
+		next.Generation++
+		next.PreviousHash = f.CurrentHash
+		next.CurrentHash = bytes.Clone(r.NewHash)
+		next.SealedNext = bytes.Clone(r.SealedNext)
+		next.RotationScope = slices.Clone(r.Scope)
+		next.LastUsed = r.Now
+		return Redeemed{Outcome: Rotated, Family: next}
+	}
+	previous := hashEqual(r.PresentedHash, f.PreviousHash)
+	if previous && r.Now.Before(f.LastUsed.Add(r.Grace)) {
+		if !subset(r.Scope, f.RotationScope) || !subset(f.RotationScope, r.Scope) {
+			return Redeemed{Outcome: Rejected, Reason: ReasonScope, Family: f}
+		}
+		return Redeemed{Outcome: Replayed, Family: f}
+	}
+	if previous || r.Generation < f.Generation {
+		return Redeemed{Outcome: Reused, Family: f}
+	}
+	return Redeemed{Outcome: Rejected, Reason: ReasonUnknown, Family: f}
+}
+
+// hashEqual reports whether the presented hash a is the stored hash b. An
+// empty hash matches nothing (a fresh family has no previous hash).
+func hashEqual(a, b []byte) bool {
+	return len(b) > 0 && subtle.ConstantTimeCompare(a, b) == 1
+}
+
+// subset reports whether every scope in requested is in granted.
+func subset(requested, granted []string) bool {
+	for _, s := range requested {
+		if !slices.Contains(granted, s) {
+			return false
+		}
+	}
+	return true
+}
+
 // Families stores refresh-token families.
 type Families interface {
 	// CreateFamily stores a new family whose current token hash is
 	// f.CurrentHash. ErrAlreadyExists if f.ID is taken.
+	// ErrStaleCredentials, storing nothing, if f.CredentialVersion is
+	// older than its user's or the user is disabled or gone: the check
+	// and the creation are one atomic step with respect to the Users
+	// changes, so a login that read the user before a change either
+	// fails here or has its family revoked by the change.
 	CreateFamily(ctx context.Context, f Family) error
 	// GetFamily returns a live family, or ErrNotFound if it does not
 	// exist, was revoked, or has expired at now.
 	GetFamily(ctx context.Context, id string, now time.Time) (Family, error)
-	// Redeem performs one refresh atomically. In order:
-	//  - no live family at r.Now: ErrNotFound;
-	//  - r.ClientID is not the family's client: Rejected (wrong_client);
-	//  - r.PresentedHash is the current hash: a scope wider than the
-	//    family's is Rejected (scope); otherwise the family rotates to
-	//    r.NewHash (generation+1, LastUsed = r.Now, PreviousHash = the
-	//    presented hash, SealedNext = r.SealedNext): Rotated;
-	//  - r.PresentedHash is the previous hash and r.Now is within r.Grace
-	//    of LastUsed: Replayed (no change);
-	//  - r.PresentedHash is the previous hash, or r.Generation is below the
-	//    family's generation: the family is revoked: Reused;
-	//  - anything else: Rejected (unknown_token), no change.
+	// Redeem performs one refresh atomically: no live family at r.Now (a
+	// family whose user's credentials changed since its login is not
+	// live) is ErrNotFound; otherwise the outcome is Decide's.
 	Redeem(ctx context.Context, r Redemption) (Redeemed, error)
 	// RevokeFamily deletes a family; no error if it does not exist.
 	RevokeFamily(ctx context.Context, id string) error

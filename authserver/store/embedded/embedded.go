@@ -184,6 +184,13 @@ CREATE TABLE revoked_tokens (
 );
 CREATE INDEX revoked_tokens_until ON revoked_tokens (until);
 `,
+	// The credential version (store.User.CredentialVersion), and the scope
+	// requested by a family's last rotation (JSON array; NULL for none).
+	`
+ALTER TABLE users ADD COLUMN credential_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE families ADD COLUMN credential_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE families ADD COLUMN rotation_scope TEXT;
+`,
 }
 
 // migrate applies the migrations the file lacks, in one write transaction,

@@ -190,13 +190,13 @@ func TestWriteLockHeld(t *testing.T) {
 			}
 			wctx, cancel := context.WithTimeout(ctx, tc.ctxWait)
 			defer cancel()
-			if err := s.SetDisabled(wctx, "alice", true); !errors.Is(err, tc.want) {
+			if _, err := s.SetDisabled(wctx, "alice", true); !errors.Is(err, tc.want) {
 				t.Fatalf("SetDisabled while the lock is held: error = %v, want %v", err, tc.want)
 			}
 			if err := tx.Rollback(); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.SetDisabled(ctx, "alice", true); err != nil {
+			if _, err := s.SetDisabled(ctx, "alice", true); err != nil {
 				t.Fatalf("SetDisabled after the lock is released: %v", err)
 			}
 		})
@@ -207,6 +207,9 @@ func TestPrune(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t, filepath.Join(t.TempDir(), "a.db"))
 	now := time.Now().UTC().Truncate(time.Second)
+	if err := s.CreateUser(ctx, store.User{ID: "u-1", Name: "alice", PasswordHash: "$argon2id$x", Created: now}); err != nil {
+		t.Fatal(err)
+	}
 	for i, ttl := range []time.Duration{time.Minute, time.Hour} {
 		f := store.Family{
 			ID: fmt.Sprintf("f-%d", i), UserID: "u-1", ClientID: "app", Created: now, LastUsed: now,

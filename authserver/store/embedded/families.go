@@ -1,25 +1,24 @@
 package embedded
 
 import (
-	"bytes"
 	"context"
-	"crypto/subtle"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/oauthkit/authserver/authserver/store"
 )
 
 const familyColumns = "id, user_id, client_id, scope, claims, created, last_used, idle_ttl, expires_at, " +
-	"generation, current_hash, previous_hash, sealed_next"
+	"generation, current_hash, previous_hash, sealed_next, rotation_scope, credential_version"
 
 // CreateFamily stores a new family; store.ErrAlreadyExists if f.ID is
-// taken by a family still live at f.Created. It prunes what has expired
-// at f.Created first.
+// taken by a family still live at f.Created, store.ErrStaleCredentials if
+// its user is gone, disabled or has a newer credential version. It prunes
+// what has expired at f.Created first.
 func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 	if f.ID == "" || len(f.CurrentHash) == 0 {
 		return errors.New("create family: empty id or token hash")
@@ -32,13 +31,30 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 	if err != nil {
 		return fmt.Errorf("create family: %w", err)
 	}
+	rotationScope, err := encodeRotationScope(f.RotationScope)
+	if err != nil {
+		return fmt.Errorf("create family: %w", err)
+	}
 	return s.write(ctx, "create family", func(tx *sql.Tx) error {
 		if err := prune(ctx, tx, f.Created); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO families ("+familyColumns+", expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		var (
+			version  int64
+			disabled bool
+		)
+		err := tx.QueryRowContext(ctx, "SELECT credential_version, disabled FROM users WHERE id = ?", f.UserID).
+			Scan(&version, &disabled)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && (disabled || uint64(version) > f.CredentialVersion) {
+			return fmt.Errorf("family of user %s: %w", f.UserID, store.ErrStaleCredentials)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO families ("+familyColumns+", expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			f.ID, f.UserID, f.ClientID, string(scope), claims, micros(f.Created), micros(f.LastUsed), int64(f.IdleTTL),
-			micros(f.ExpiresAt), int64(f.Generation), f.CurrentHash, f.PreviousHash, f.SealedNext, micros(f.Expiry()))
+			micros(f.ExpiresAt), int64(f.Generation), f.CurrentHash, f.PreviousHash, f.SealedNext, rotationScope,
+			int64(f.CredentialVersion), micros(f.Expiry()))
 		if isConstraint(err) {
 			return store.ErrAlreadyExists
 		}
@@ -47,9 +63,14 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 }
 
 // GetFamily returns the family id if it is live at now, or
-// store.ErrNotFound.
+// store.ErrNotFound. A family whose user's credentials changed since its
+// login is not live (the change deleted it in the same transaction; this
+// is the second line of defence).
 func (s *Store) GetFamily(ctx context.Context, id string, now time.Time) (store.Family, error) {
-	f, err := getFamily(ctx, s.db, id, now)
+	f, current, err := getFamily(ctx, s.db, id, now)
+	if err == nil && !current {
+		err = store.ErrNotFound
+	}
 	if err != nil {
 		return store.Family{}, wrap("get family", err)
 	}
@@ -61,32 +82,66 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func getFamily(ctx context.Context, q querier, id string, now time.Time) (store.Family, error) {
-	f, err := scanFamily(q.QueryRowContext(ctx,
-		"SELECT "+familyColumns+" FROM families WHERE id = ? AND expiry > ?", id, micros(now)))
+// getFamily returns the family id if it has not expired at now, and
+// whether its credentials are current: its user exists, is enabled and
+// has the family's credential version.
+func getFamily(ctx context.Context, q querier, id string, now time.Time) (f store.Family, current bool, err error) {
+	var (
+		version  sql.NullInt64
+		disabled sql.NullBool
+	)
+	f, err = scanFamily(q.QueryRowContext(ctx, "SELECT "+prefixed("f.", familyColumns)+
+		", u.credential_version, u.disabled FROM families f LEFT JOIN users u ON u.id = f.user_id"+
+		" WHERE f.id = ? AND f.expiry > ?", id, micros(now)), &version, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Family{}, store.ErrNotFound
+		return store.Family{}, false, store.ErrNotFound
 	}
-	return f, err
+	if err != nil {
+		return store.Family{}, false, err
+	}
+	current = version.Valid && !disabled.Bool && uint64(version.Int64) <= f.CredentialVersion
+	return f, current, nil
 }
 
-// Redeem performs one refresh in one write transaction, following the
-// rules of store.Families.Redeem. A previous token is replayed while
-// r.Now < LastUsed + r.Grace, so a grace of 0 never replays.
+// prefixed returns the comma-separated columns with prefix before each.
+func prefixed(prefix, columns string) string {
+	return prefix + strings.ReplaceAll(columns, ", ", ", "+prefix)
+}
+
+// Redeem performs one refresh in one write transaction: the family is
+// read with its user's credentials (a stale family is deleted and is
+// store.ErrNotFound), and store.Decide says what to do. A previous token
+// is replayed while r.Now < LastUsed + r.Grace, so a grace of 0 never
+// replays.
 func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed, error) {
-	var res store.Redeemed
+	var (
+		res   store.Redeemed
+		stale bool
+	)
 	err := s.write(ctx, "redeem refresh token", func(tx *sql.Tx) error {
-		f, err := getFamily(ctx, tx, r.FamilyID, r.Now)
+		f, current, err := getFamily(ctx, tx, r.FamilyID, r.Now)
 		if err != nil {
 			return err
 		}
-		res = decide(f, r)
+		if !current {
+			// Commit the deletion: an error would roll it back.
+			stale = true
+			_, err := tx.ExecContext(ctx, "DELETE FROM families WHERE id = ?", f.ID)
+			return err
+		}
+		res = store.Decide(f, r)
 		switch res.Outcome {
 		case store.Rotated:
+			// As it will read back: times are kept to the microsecond.
+			res.Family.LastUsed = fromMicros(micros(res.Family.LastUsed))
+			var rotationScope any
+			if rotationScope, err = encodeRotationScope(res.Family.RotationScope); err != nil {
+				return err
+			}
 			_, err = tx.ExecContext(ctx, `UPDATE families SET generation = ?, current_hash = ?, previous_hash = ?,
-				sealed_next = ?, last_used = ?, expiry = ? WHERE id = ?`,
+				sealed_next = ?, rotation_scope = ?, last_used = ?, expiry = ? WHERE id = ?`,
 				int64(res.Family.Generation), res.Family.CurrentHash, res.Family.PreviousHash,
-				res.Family.SealedNext, micros(res.Family.LastUsed), micros(res.Family.Expiry()), f.ID)
+				res.Family.SealedNext, rotationScope, micros(res.Family.LastUsed), micros(res.Family.Expiry()), f.ID)
 		case store.Reused:
 			_, err = tx.ExecContext(ctx, "DELETE FROM families WHERE id = ?", f.ID)
 		}
@@ -95,52 +150,23 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 	if err != nil {
 		return store.Redeemed{}, err
 	}
+	if stale {
+		return store.Redeemed{}, fmt.Errorf("redeem refresh token: family %s of stale credentials: %w", r.FamilyID, store.ErrNotFound)
+	}
 	return res, nil
 }
 
-// decide applies the rules of store.Families.Redeem, after the first, to
-// the live family f. For Rotated it returns the family after rotation.
-func decide(f store.Family, r store.Redemption) store.Redeemed {
-	if r.ClientID != f.ClientID {
-		return store.Redeemed{Outcome: store.Rejected, Reason: store.ReasonWrongClient, Family: f}
+// encodeRotationScope returns the stored form of a rotation's scope: NULL
+// for none, else a JSON array.
+func encodeRotationScope(scope []string) (any, error) {
+	if len(scope) == 0 {
+		return nil, nil
 	}
-	if hashEqual(r.PresentedHash, f.CurrentHash) {
-		if !subset(r.Scope, f.Scope) {
-			return store.Redeemed{Outcome: store.Rejected, Reason: store.ReasonScope, Family: f}
-		}
-		next := f
-		next.Generation++
-		next.PreviousHash = f.CurrentHash
-		next.CurrentHash = bytes.Clone(r.NewHash)
-		next.SealedNext = bytes.Clone(r.SealedNext)
-		// As it will read back: times are kept to the microsecond.
-		next.LastUsed = fromMicros(micros(r.Now))
-		return store.Redeemed{Outcome: store.Rotated, Family: next}
+	b, err := json.Marshal(scope)
+	if err != nil {
+		return nil, fmt.Errorf("encode rotation scope: %w", err)
 	}
-	previous := hashEqual(r.PresentedHash, f.PreviousHash)
-	if previous && r.Now.Before(f.LastUsed.Add(r.Grace)) {
-		return store.Redeemed{Outcome: store.Replayed, Family: f}
-	}
-	if previous || r.Generation < f.Generation {
-		return store.Redeemed{Outcome: store.Reused, Family: f}
-	}
-	return store.Redeemed{Outcome: store.Rejected, Reason: store.ReasonUnknown, Family: f}
-}
-
-// hashEqual reports whether the presented hash a is the stored hash b. An
-// empty hash matches nothing (a fresh family has no previous hash).
-func hashEqual(a, b []byte) bool {
-	return len(b) > 0 && subtle.ConstantTimeCompare(a, b) == 1
-}
-
-// subset reports whether every scope in requested was granted.
-func subset(requested, granted []string) bool {
-	for _, s := range requested {
-		if !slices.Contains(granted, s) {
-			return false
-		}
-	}
-	return true
+	return string(b), nil
 }
 
 // RevokeFamily deletes a family; no error if it does not exist.
@@ -189,18 +215,26 @@ func (s *Store) RevokeUserFamilies(ctx context.Context, userID string) (int, err
 	return int(n), err
 }
 
-func scanFamily(row scanner) (store.Family, error) {
+// scanFamily reads the familyColumns of row, then extra.
+func scanFamily(row scanner, extra ...any) (store.Family, error) {
 	var (
 		f                                     store.Family
 		scope, claims                         string
+		rotationScope                         sql.NullString
 		created, lastUsed, idleTTL, expiresAt int64
-		generation                            int64
+		generation, version                   int64
 	)
-	err := row.Scan(&f.ID, &f.UserID, &f.ClientID, &scope, &claims, &created, &lastUsed, &idleTTL, &expiresAt,
-		&generation, &f.CurrentHash, &f.PreviousHash, &f.SealedNext)
+	err := row.Scan(append([]any{&f.ID, &f.UserID, &f.ClientID, &scope, &claims, &created, &lastUsed, &idleTTL,
+		&expiresAt, &generation, &f.CurrentHash, &f.PreviousHash, &f.SealedNext, &rotationScope, &version}, extra...)...)
 	if err != nil {
 		return store.Family{}, err
 	}
+	if rotationScope.Valid {
+		if err := json.Unmarshal([]byte(rotationScope.String), &f.RotationScope); err != nil {
+			return store.Family{}, fmt.Errorf("decode rotation scope: %w", err)
+		}
+	}
+	f.CredentialVersion = uint64(version)
 	if err := json.Unmarshal([]byte(scope), &f.Scope); err != nil {
 		return store.Family{}, fmt.Errorf("decode scope: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/oauthkit/authserver/authserver/store"
 )
 
-const userColumns = "id, name, password_hash, disabled, claims, created"
+const userColumns = "id, name, password_hash, disabled, claims, created, credential_version"
 
 // CreateUser adds u; store.ErrAlreadyExists if its name or id is taken.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
@@ -22,7 +22,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 		return fmt.Errorf("create user: %w", err)
 	}
 	return s.write(ctx, "create user", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+		_, err := tx.ExecContext(ctx, "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?, 0)",
 			u.ID, u.Name, u.PasswordHash, u.Disabled, claims, micros(u.Created))
 		if isConstraint(err) {
 			return store.ErrAlreadyExists
@@ -64,40 +64,66 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	return users, nil
 }
 
-// SetPassword replaces the password hash of the named user;
+// SetPassword replaces the password hash of the named user, raises its
+// credential version and revokes its families, in one write transaction;
 // store.ErrNotFound if there is none.
-func (s *Store) SetPassword(ctx context.Context, name, passwordHash string) error {
-	return s.updateUser(ctx, "set password", "UPDATE users SET password_hash = ? WHERE name = ?", passwordHash, name)
+func (s *Store) SetPassword(ctx context.Context, name, passwordHash string) (int, error) {
+	return s.changeUser(ctx, "set password",
+		"UPDATE users SET password_hash = ?, credential_version = credential_version + 1 WHERE name = ? RETURNING id",
+		passwordHash, name)
 }
 
-// SetDisabled disables or enables the named user; store.ErrNotFound if
-// there is none.
-func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) error {
-	return s.updateUser(ctx, "set user disabled", "UPDATE users SET disabled = ? WHERE name = ?", disabled, name)
+// UpgradePasswordHash replaces the named user's password hash with newHash
+// if it is still oldHash; otherwise it does nothing.
+func (s *Store) UpgradePasswordHash(ctx context.Context, name, oldHash, newHash string) error {
+	return s.write(ctx, "upgrade password hash", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?",
+			newHash, name, oldHash)
+		return err
+	})
 }
 
-// DeleteUser removes the named user; store.ErrNotFound if there is none.
-func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	return s.updateUser(ctx, "delete user", "DELETE FROM users WHERE name = ?", name)
+// SetDisabled disables or enables the named user, raises its credential
+// version and revokes its families, in one write transaction (an enabled
+// user has none that a login could still use: they were revoked when it
+// was disabled); store.ErrNotFound if there is none.
+func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) (int, error) {
+	return s.changeUser(ctx, "set user disabled",
+		"UPDATE users SET disabled = ?, credential_version = credential_version + 1 WHERE name = ? RETURNING id",
+		disabled, name)
 }
 
-// updateUser runs query, which changes at most one user, and reports
-// store.ErrNotFound if it changed none.
-func (s *Store) updateUser(ctx context.Context, op, query string, args ...any) error {
-	return s.write(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
+// DeleteUser removes the named user and its families in one write
+// transaction; store.ErrNotFound if there is none.
+func (s *Store) DeleteUser(ctx context.Context, name string) (int, error) {
+	return s.changeUser(ctx, "delete user", "DELETE FROM users WHERE name = ? RETURNING id", name)
+}
+
+// changeUser runs query, which changes at most one user and returns its
+// id, then deletes the families of that user, in one transaction. A login
+// that read the user before the change either created its family before
+// this transaction (deleted here) or creates it after, when CreateFamily
+// sees the new credential version. It reports store.ErrNotFound if query
+// changed no user, and otherwise how many families it deleted.
+func (s *Store) changeUser(ctx context.Context, op, query string, args ...any) (int, error) {
+	var n int64
+	err := s.write(ctx, op, func(tx *sql.Tx) error {
+		var id string
+		err := tx.QueryRowContext(ctx, query, args...).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
-		return nil
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM families WHERE user_id = ?", id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
 	})
+	return int(n), err
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -111,7 +137,8 @@ func scanUser(row scanner) (store.User, error) {
 		claims  string
 		created int64
 	)
-	if err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Disabled, &claims, &created); err != nil {
+	var version int64
+	if err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Disabled, &claims, &created, &version); err != nil {
 		return store.User{}, err
 	}
 	var err error
@@ -119,6 +146,7 @@ func scanUser(row scanner) (store.User, error) {
 		return store.User{}, err
 	}
 	u.Created = fromMicros(created)
+	u.CredentialVersion = uint64(version)
 	return u, nil
 }
 

@@ -25,23 +25,24 @@ const (
 	redeemUnknown     = 6
 )
 
-// redeemScript applies the rules of store.Families.Redeem, in their order,
-// to the family record at KEYS[1] and its grace record at KEYS[2] (layouts
-// in record.go). It replies {redeemNotFound}, {redeemRotated, record} with
+// redeemScript applies the rules of store.Decide, in their order, to the
+// family record at KEYS[1] and its grace record at KEYS[2] (layouts in
+// record.go); an absent record or a tombstone (an empty one, users.go) is
+// no family. It replies {redeemNotFound}, {redeemRotated, record} with
 // the record after the rotation, or {outcome, record, grace record} as
 // they were (the grace record only if it is the current generation's, or
 // ""). A rotation stores the new record with the family's new expiry and
-// the grace record until LastUsed + grace (never past the family's
-// expiry); a reuse deletes both. Times are Unix milliseconds from the
-// caller, never the Redis clock.
+// the grace record, with the requested scope, until LastUsed + grace
+// (never past the family's expiry); a reuse deletes both. Times are Unix
+// milliseconds from the caller, never the Redis clock.
 //
 // ARGV: now, grace, client id, generation, presented hash, new hash,
 // sealed successor, then the requested scopes.
 var redeemScript = redis.NewScript(`
 local NOT_FOUND, ROTATED, REPLAYED, REUSED, WRONG_CLIENT, SCOPE, UNKNOWN = 0, 1, 2, 3, 4, 5, 6
 local rec = redis.call('GET', KEYS[1])
-if not rec then return {NOT_FOUND} end
-if string.byte(rec, 1) ~= 2 then return redis.error_reply('ERR authserver: unknown family record version') end
+if not rec or rec == '' then return {NOT_FOUND} end
+if string.byte(rec, 1) ~= 3 then return redis.error_reply('ERR authserver: unknown family record version') end
 
 -- Varints as encoding/binary writes them; Lua numbers are exact to 2^53.
 local function uvarint(s, pos)
@@ -74,15 +75,21 @@ local function putVarint(v)
 	if v < 0 then return putUvarint(-2 * v - 1) end
 	return putUvarint(2 * v)
 end
+local function set(words)
+	local t = {}
+	for w in string.gmatch(words, '%S+') do t[w] = true end
+	return t
+end
 
 local created, pos = varint(rec, 2)
-local idle, life, n, client, scope, lastUsed, gen
+local idle, life, n, client, scope, lastUsed, gen, _
 idle, pos = varint(rec, pos)
 life, pos = varint(rec, pos)
 n, pos = uvarint(rec, pos)
 client, pos = string.sub(rec, pos, pos + n - 1), pos + n
 n, pos = uvarint(rec, pos)
-pos = pos + math.floor(n / 2) -- the user id, length<<1 | packed
+pos = pos + math.floor(n / 4) -- the user id, length<<2 | packed<<1 | versioned
+if n % 2 == 1 then _, pos = uvarint(rec, pos) end -- the credential version
 n, pos = uvarint(rec, pos)
 scope, pos = string.sub(rec, pos, pos + n - 1), pos + n
 n, pos = uvarint(rec, pos)
@@ -96,36 +103,51 @@ local expiresAt = created + life
 local now = tonumber(ARGV[1])
 if math.min(lastUsed + idle, expiresAt) <= now then return {NOT_FOUND} end
 
--- grace returns the grace record and its previous hash if the record is
--- the current generation's, or "" and nil.
+-- grace returns the grace record, its previous hash and its rotation's
+-- scope if the record is the current generation's, or "" and nils.
 local function grace()
 	local g = redis.call('GET', KEYS[2])
-	if not g then return '', nil end
+	if not g then return '', nil, nil end
 	local ggen, p = uvarint(g, 1)
-	if ggen ~= gen then return '', nil end
-	local m
+	if ggen ~= gen then return '', nil, nil end
+	local m, previous
 	m, p = uvarint(g, p)
-	return g, string.sub(g, p, p + m - 1)
+	previous, p = string.sub(g, p, p + m - 1), p + m
+	m, p = uvarint(g, p)
+	return g, previous, string.sub(g, p, p + m - 1)
 end
 
 if ARGV[3] ~= client then return {WRONG_CLIENT, rec, (grace())} end
 local presented = ARGV[5]
+local asked = {}
+for i = 8, #ARGV do asked[ARGV[i]] = true end
 if #current > 0 and presented == current then
-	local granted = {}
-	for s in string.gmatch(scope, '%S+') do granted[s] = true end
-	for i = 8, #ARGV do
-		if not granted[ARGV[i]] then return {SCOPE, rec, (grace())} end
+	local granted = set(scope)
+	for s in pairs(asked) do
+		if not granted[s] then return {SCOPE, rec, (grace())} end
 	end
 	local nextRec = string.sub(rec, 1, tail - 1) .. putVarint(now - created) .. putUvarint(gen + 1) .. ARGV[6]
 	local dies = math.min(now + idle, expiresAt)
+	local rotationScope = table.concat(ARGV, ' ', 8)
 	redis.call('SET', KEYS[1], nextRec, 'PXAT', string.format('%.0f', dies))
-	redis.call('SET', KEYS[2], putUvarint(gen + 1) .. putUvarint(#presented) .. presented .. ARGV[7],
+	redis.call('SET', KEYS[2], putUvarint(gen + 1) .. putUvarint(#presented) .. presented ..
+		putUvarint(#rotationScope) .. rotationScope .. ARGV[7],
 		'PXAT', string.format('%.0f', math.min(now + tonumber(ARGV[2]), dies)))
 	return {ROTATED, nextRec}
 end
-local g, previous = grace()
+local g, previous, rotationScope = grace()
 if previous and #previous > 0 and presented == previous then
-	if now < lastUsed + tonumber(ARGV[2]) then return {REPLAYED, rec, g} end
+	if now < lastUsed + tonumber(ARGV[2]) then
+		-- The replay must ask for the rotation's scope, as a set.
+		local rotated = set(rotationScope)
+		for s in pairs(asked) do
+			if not rotated[s] then return {SCOPE, rec, g} end
+		end
+		for s in pairs(rotated) do
+			if not asked[s] then return {SCOPE, rec, g} end
+		end
+		return {REPLAYED, rec, g}
+	end
 	redis.call('DEL', KEYS[1], KEYS[2])
 	return {REUSED, rec, g}
 end
@@ -136,20 +158,43 @@ end
 return {UNKNOWN, rec, g}
 `)
 
-// CreateFamily stores a new family with its expiry, and adds it to its
-// user's family index, in one pipeline: one round trip, two in parallel
-// with Cluster, where the index lives on another node. store.ErrAlreadyExists
-// if f.ID is taken. A new family has no previous token: f.PreviousHash and
-// f.SealedNext are not stored.
+// createFamilyWindow bounds the time from CreateFamily's index step to
+// its SET: past it, CreateFamily gives up (store.ErrUnavailable) rather
+// than risk storing the family after a change's tombstone (tombstoneTTL,
+// users.go) has expired. Both steps take a round trip.
+const createFamilyWindow = 10 * time.Second
+
+// createEntryScript adds family ARGV[2] with score ARGV[1] to the index
+// KEYS[1], after forgetting the entries scored at most ARGV[3] (surely
+// dead), unless the id's credential version KEYS[2] (users.go) is newer
+// than the family's, ARGV[4], or marks the user disabled: then it changes
+// nothing and replies 0.
+var createEntryScript = redis.NewScript(`
+local v, d = string.match(redis.call('GET', KEYS[2]) or '0', '^(%d+)(d?)$')
+if d == 'd' or tonumber(v) > tonumber(ARGV[4]) then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])
+return 1
+`)
+
+// CreateFamily stores a new family with its expiry, after adding it to its
+// user's family index, and returns store.ErrAlreadyExists if f.ID is
+// taken, store.ErrStaleCredentials if the user's credentials changed since
+// the login that made f read them. Two round trips, in order: the index
+// step checks the credential version of the user's id in the id's slot
+// and adds the entry with f's version; then the family is SET NX, which
+// fails on a tombstone that a change left because it found the entry but
+// not yet the family (users.go, changeUser; docs/redis.md). A new family
+// has no previous token: f.PreviousHash and f.SealedNext are not stored.
 //
 // The index is the user's id key, userIDKey (users.go), which has no
 // expiry: every CreateFamily prunes the entries whose absolute deadline
 // has passed, so that it holds at most the user's families that could
-// still live. It is written first (in order on one connection; in
-// parallel with Cluster) and is only ever an over-approximation: an entry
-// whose family is gone or belongs to another user is skipped where it is
-// read, and entries leave the index only when their family's absolute
-// deadline has passed or when RevokeUserFamilies deleted their family.
+// still live. It is only ever an over-approximation: an entry whose
+// family is gone or belongs to another user is skipped where it is read,
+// and entries leave the index only when their family's absolute deadline
+// has passed or when a user change or RevokeUserFamilies deleted their
+// family.
 func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 	if f.ID == "" || len(f.CurrentHash) == 0 {
 		return errors.New("create family: empty id or token hash")
@@ -158,50 +203,50 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 	if err != nil {
 		return fmt.Errorf("create family: %w", err)
 	}
-	index, score, member := s.userIDKey(f.UserID), deadlineScore(f.ExpiresAt), indexMember(f.ID)
-	key, _ := s.familyKeys(f.ID)
-	var add, set *redis.Cmd
-	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		// Forget the families that are dead whatever their use.
-		p.ZRemRangeByScore(ctx, index, "-inf", deadScore(f.Created))
-		add = p.Do(ctx, "ZADD", index, "GT", score, member)
-		set = p.Do(ctx, "SET", key, rec, "PXAT", millis(f.Expiry()), "NX")
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) && !wrongType(add.Err()) {
+	start := time.Now()
+	if err := s.addIndexEntry(ctx, f); err != nil {
+		return err
+	}
+	// The window is measured on the monotonic clock: it bounds real time
+	// in flight, not a time of the token's.
+	if d := time.Since(start); d > createFamilyWindow {
+		return fmt.Errorf("create family: %w: the index step took %s", store.ErrUnavailable, d)
+	}
+	return s.storeFamily(ctx, f, rec)
+}
+
+// addIndexEntry is CreateFamily's first step: createEntryScript.
+func (s *Store) addIndexEntry(ctx context.Context, f store.Family) error {
+	keys := []string{s.userIDKey(f.UserID), s.userVersionKey(f.UserID)}
+	added, err := createEntryScript.Run(ctx, s.client, keys, deadlineScore(f.ExpiresAt),
+		indexEntry(f.ID, f.CredentialVersion), deadScore(f.Created), f.CredentialVersion).Int()
+	if err != nil {
 		return wrap("create family", err)
 	}
-	if errors.Is(set.Err(), redis.Nil) {
-		return fmt.Errorf("create family %s: %w", f.ID, store.ErrAlreadyExists)
-	}
-	if set.Err() != nil {
-		return wrap("create family", set.Err())
-	}
-	if wrongType(add.Err()) {
-		// The user's id key is still the previous layout's string: turn it
-		// into the index, once per user.
-		err := upgradeIndexScript.Run(ctx, s.client, []string{index}, score, member).Err()
-		return wrap("create family: upgrade user index", err)
+	if added == 0 {
+		return fmt.Errorf("create family of user %s: %w", f.UserID, store.ErrStaleCredentials)
 	}
 	return nil
 }
 
-// upgradeIndexScript turns the string KEYS[1] (the user's name, in the
-// previous layout) into the sorted set of users.go holding that name, then
-// adds family ARGV[2] with score ARGV[1] as CreateFamily does.
-var upgradeIndexScript = redis.NewScript(`
-local name = redis.pcall('GET', KEYS[1])
-if type(name) == 'string' then
-	redis.call('DEL', KEYS[1])
-	redis.call('ZADD', KEYS[1], '+inf', '\255' .. name)
-end
-return redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])
-`)
-
-func wrongType(err error) bool { return redis.HasErrorPrefix(err, "WRONGTYPE") }
+// storeFamily is CreateFamily's second step: it stores the family record
+// rec of f unless its key holds a family or a tombstone.
+func (s *Store) storeFamily(ctx context.Context, f store.Family, rec []byte) error {
+	key, _ := s.familyKeys(f.ID)
+	prev, err := s.client.Do(ctx, "SET", key, rec, "PXAT", millis(f.Expiry()), "NX", "GET").Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil
+	case err != nil:
+		return wrap("create family", err)
+	case prev == "":
+		return fmt.Errorf("create family of user %s: revoked by a change in flight: %w", f.UserID, store.ErrStaleCredentials)
+	}
+	return fmt.Errorf("create family %s: %w", f.ID, store.ErrAlreadyExists)
+}
 
 // GetFamily returns the family id if it is live at now, or
-// store.ErrNotFound. Its PreviousHash and SealedNext are set while its
+// store.ErrNotFound (a tombstone is no family). Its PreviousHash and SealedNext are set while its
 // grace record lives: until LastUsed plus the grace of the rotation that
 // wrote them, by the Redis clock.
 func (s *Store) GetFamily(ctx context.Context, id string, now time.Time) (store.Family, error) {
@@ -234,11 +279,12 @@ func (s *Store) queueGetFamily(ctx context.Context, p redis.Pipeliner, id string
 	return familyGet{rec: p.Get(ctx, key), grace: p.Get(ctx, grace)}
 }
 
-// result returns the family that g read, and false if there was none.
-// Its errors start with op; only Redis' are store.ErrUnavailable.
+// result returns the family that g read, and false if there was none (or
+// a tombstone). Its errors start with op; only Redis' are
+// store.ErrUnavailable.
 func (g familyGet) result(op, id string) (store.Family, bool, error) {
 	rec, err := g.rec.Bytes()
-	if errors.Is(err, redis.Nil) {
+	if errors.Is(err, redis.Nil) || err == nil && len(rec) == 0 {
 		return store.Family{}, false, nil
 	}
 	if err != nil {
@@ -302,6 +348,7 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 		res.Outcome = store.Rotated
 		res.Family.PreviousHash = slices.Clone(r.PresentedHash)
 		res.Family.SealedNext = slices.Clone(r.SealedNext)
+		res.Family.RotationScope = slices.Clone(r.Scope)
 		s.reaper.add(grace, r.Grace)
 	case redeemReplayed:
 		res.Outcome = store.Replayed
@@ -330,7 +377,7 @@ func (s *Store) RevokeFamily(ctx context.Context, id string) error {
 // (by Created, then ID). Two round trips: the index, then every family it
 // names, pipelined.
 func (s *Store) ListFamilies(ctx context.Context, userID string, now time.Time) ([]store.Family, error) {
-	fs, err := s.userFamilies(ctx, "list families", userID, "("+deadScore(now))
+	fs, _, err := s.userFamilies(ctx, "list families", userID, "("+deadScore(now))
 	if err != nil {
 		return nil, err
 	}
@@ -352,23 +399,24 @@ func (s *Store) ListFamilies(ctx context.Context, userID string, now time.Time) 
 // deleted: an entry without a family may belong to a CreateFamily still
 // under way, and must stay.
 func (s *Store) RevokeUserFamilies(ctx context.Context, userID string) (int, error) {
-	fs, err := s.userFamilies(ctx, "revoke user families", userID, "-inf")
+	fs, members, err := s.userFamilies(ctx, "revoke user families", userID, "-inf")
 	if err != nil || len(fs) == 0 {
 		return 0, err
 	}
 	dels := make([]*redis.IntCmd, len(fs))
-	members := make([]any, len(fs))
-	var zrem *redis.IntCmd
+	rem := make([]any, len(members))
+	for i, m := range members {
+		rem[i] = m
+	}
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, f := range fs {
 			key, grace := s.familyKeys(f.ID)
-			dels[i], members[i] = p.Del(ctx, key, grace), indexMember(f.ID)
+			dels[i] = p.Del(ctx, key, grace)
 		}
-		zrem = p.ZRem(ctx, s.userIDKey(userID), members...)
-		p.ZRem(ctx, s.legacyIndexKey(userID), members...)
+		p.ZRem(ctx, s.userIDKey(userID), rem...)
 		return nil
 	})
-	if err != nil && !wrongType(zrem.Err()) {
+	if err != nil {
 		return 0, wrap("revoke user families", err)
 	}
 	n := 0
@@ -381,51 +429,43 @@ func (s *Store) RevokeUserFamilies(ctx context.Context, userID string) (int, err
 }
 
 // userFamilies returns the stored families of userID whose index score is
-// above min (a ZRANGEBYSCORE bound), in no order: those of the index in
-// the user's id key and, until it expires, of the previous layout's index
-// key. It skips the user's name and the index entries whose family is gone
-// or is another user's. Its errors start with op.
-func (s *Store) userFamilies(ctx context.Context, op, userID, min string) ([]store.Family, error) {
-	var index, legacy *redis.StringSliceCmd
-	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		// "(+inf" leaves out the name.
-		index = p.ZRangeByScore(ctx, s.userIDKey(userID), &redis.ZRangeBy{Min: min, Max: "(+inf"})
-		legacy = p.ZRangeByScore(ctx, s.legacyIndexKey(userID), &redis.ZRangeBy{Min: min, Max: "+inf"})
-		return nil
-	})
-	if (err != nil && !wrongType(index.Err())) || legacy.Err() != nil {
-		return nil, wrap(op, cmp.Or(legacy.Err(), err))
+// above min (a ZRANGEBYSCORE bound), in no order, and their index
+// members. It skips the user's name and the index entries whose family is
+// gone or is another user's. Its errors start with op.
+func (s *Store) userFamilies(ctx context.Context, op, userID, min string) ([]store.Family, []string, error) {
+	// "(+inf" leaves out the name.
+	entries, err := s.client.ZRangeByScore(ctx, s.userIDKey(userID), &redis.ZRangeBy{Min: min, Max: "(+inf"}).Result()
+	if err != nil {
+		return nil, nil, wrap(op, err)
 	}
-	members := index.Val()
-	for _, m := range legacy.Val() {
-		if !slices.Contains(members, m) {
-			members = append(members, m)
-		}
-	}
-	if len(members) == 0 {
-		return nil, nil
-	}
-	ids := make([]string, len(members))
-	gets := make([]familyGet, len(members))
+	var (
+		ids, members []string
+		gets         []familyGet
+	)
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, m := range members {
-			ids[i] = memberFamilyID(m)
-			gets[i] = s.queueGetFamily(ctx, p, ids[i])
+		for _, m := range entries {
+			if id, _, ok := parseIndexMember(m); ok {
+				ids, members = append(ids, id), append(members, m)
+				gets = append(gets, s.queueGetFamily(ctx, p, id))
+			}
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, wrap(op, err)
+		return nil, nil, wrap(op, err)
 	}
-	var fs []store.Family
+	var (
+		fs   []store.Family
+		kept []string
+	)
 	for i, g := range gets {
 		f, ok, err := g.result(op, ids[i])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if ok && f.UserID == userID {
-			fs = append(fs, f)
+			fs, kept = append(fs, f), append(kept, members[i])
 		}
 	}
-	return fs, nil
+	return fs, kept, nil
 }

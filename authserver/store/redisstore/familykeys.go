@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"strconv"
 	"strings"
@@ -83,6 +84,24 @@ func memberFamilyID(m string) string {
 		return m[1:]
 	}
 	return m
+}
+
+// indexEntry returns the member of family id, made at credential version
+// version, in its user's index: the version as a Uvarint (one byte below
+// 128), then indexMember(id). The version is what a user change reads to
+// know which families predate it (users.go, changeUser).
+func indexEntry(id string, version uint64) string {
+	return string(binary.AppendUvarint(nil, version)) + indexMember(id)
+}
+
+// parseIndexMember is the inverse of indexEntry; false for a member that
+// is not a family entry.
+func parseIndexMember(m string) (id string, version uint64, ok bool) {
+	version, n := binary.Uvarint([]byte(m))
+	if n <= 0 || n == len(m) {
+		return "", 0, false
+	}
+	return memberFamilyID(m[n:]), version, true
 }
 
 // The index scores a family by its absolute deadline in whole Unix seconds,

@@ -32,7 +32,8 @@ import (
 //	IdleTTL                Varint, ms
 //	ExpiresAt - Created    Varint, ms
 //	ClientID               Uvarint length, bytes
-//	UserID                 Uvarint length<<1 | packed, bytes
+//	UserID                 Uvarint length<<2 | packed<<1 | versioned, bytes
+//	CredentialVersion      Uvarint, only if versioned (0 otherwise)
 //	Scope                  Uvarint length, bytes (space-separated)
 //	Claims                 Uvarint length, bytes (JSON; empty when none)
 //	LastUsed - Created     Varint, ms      \
@@ -41,16 +42,19 @@ import (
 //
 // A user id that is unpadded base64url text (the server's "u_" and 22
 // characters are) is stored decoded, with packed set: 18 bytes, not 24.
+// The credential version of most families is 0, and then takes no byte.
 //
 // The grace record, whose layout goes with recordVersion:
 //
 //	Generation             Uvarint, the family's generation when written
 //	PreviousHash           Uvarint length, bytes
+//	RotationScope          Uvarint length, bytes (space-separated)
 //	SealedNext             the rest
 //
-// The Redeem script (families.go) reads and writes both in Lua; keep the
-// two in step, and bump recordVersion for any other layout.
-const recordVersion = 2
+// An empty family record is a tombstone (users.go, revokeStaleScript): no
+// family. The Redeem script (families.go) reads and writes both in Lua;
+// keep the two in step, and bump recordVersion for any other layout.
+const recordVersion = 3
 
 // errBadRecord reports a stored family this code cannot read.
 var errBadRecord = errors.New("malformed family record")
@@ -78,8 +82,14 @@ func encodeFamily(f store.Family) ([]byte, error) {
 	rec = binary.AppendVarint(rec, f.IdleTTL.Milliseconds())
 	rec = binary.AppendVarint(rec, millis(f.ExpiresAt)-created)
 	rec = appendText(rec, f.ClientID)
-	rec = binary.AppendUvarint(rec, uint64(len(user))<<1|packed)
-	rec = append(rec, user...)
+	if f.CredentialVersion == 0 {
+		rec = binary.AppendUvarint(rec, uint64(len(user))<<2|packed<<1)
+		rec = append(rec, user...)
+	} else {
+		rec = binary.AppendUvarint(rec, uint64(len(user))<<2|packed<<1|1)
+		rec = append(rec, user...)
+		rec = binary.AppendUvarint(rec, f.CredentialVersion)
+	}
 	rec = appendText(rec, scope)
 	rec = appendText(rec, string(claims))
 	rec = binary.AppendVarint(rec, millis(f.LastUsed)-created)
@@ -106,7 +116,10 @@ func decodeFamily(id string, rec, grace []byte) (store.Family, error) {
 	f.ExpiresAt = fromMillis(created + d.varint())
 	f.ClientID = string(d.text(d.uvarint()))
 	n := d.uvarint()
-	f.UserID = unpackUserID(d.text(n>>1), n&1)
+	f.UserID = unpackUserID(d.text(n>>2), n>>1&1)
+	if n&1 == 1 {
+		f.CredentialVersion = d.uvarint()
+	}
 	if scope := d.text(d.uvarint()); len(scope) > 0 {
 		f.Scope = strings.Split(string(scope), " ")
 	}
@@ -127,12 +140,16 @@ func decodeFamily(id string, rec, grace []byte) (store.Family, error) {
 		g := decoder{b: grace}
 		gen := g.uvarint()
 		previous := g.text(g.uvarint())
+		scope := g.text(g.uvarint())
 		sealed := g.rest()
 		if g.err {
 			return store.Family{}, fmt.Errorf("decode family %s: grace: %w", id, errBadRecord)
 		}
 		if gen == uint64(f.Generation) {
 			f.PreviousHash, f.SealedNext = nilIfEmpty(previous), nilIfEmpty(sealed)
+			if len(scope) > 0 {
+				f.RotationScope = strings.Split(string(scope), " ")
+			}
 		}
 	}
 	return f, nil
@@ -140,10 +157,11 @@ func decodeFamily(id string, rec, grace []byte) (store.Family, error) {
 
 // encodeGrace returns the grace record that the Redeem script writes
 // after rotating to generation gen; tests use it to check the layout.
-func encodeGrace(gen uint32, previous, sealed []byte) []byte {
+func encodeGrace(gen uint32, previous []byte, scope []string, sealed []byte) []byte {
 	b := binary.AppendUvarint(nil, uint64(gen))
 	b = binary.AppendUvarint(b, uint64(len(previous)))
 	b = append(b, previous...)
+	b = appendText(b, strings.Join(scope, " "))
 	return append(b, sealed...)
 }
 

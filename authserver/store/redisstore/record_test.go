@@ -33,6 +33,11 @@ func recordCases(now time.Time) map[string]store.Family {
 		f.ID, f.Generation = fmt.Sprintf("fam-gen-%d", gen), gen
 		cases[f.ID] = f
 	}
+	for _, v := range []uint64{1, 300, 1<<53 - 1} {
+		f := server
+		f.ID, f.CredentialVersion = fmt.Sprintf("fam-version-%d", v), v
+		cases[f.ID] = f
+	}
 	f := server
 	f.ID, f.LastUsed = "fam-last-used-before-created", server.Created.Add(-5*time.Second)
 	cases[f.ID] = f
@@ -59,8 +64,8 @@ func TestRecordRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("encodeFamily: %v", err)
 			}
-			f.PreviousHash, f.SealedNext = hash("previous"), []byte("sealed")
-			got, err := decodeFamily(f.ID, rec, encodeGrace(f.Generation, f.PreviousHash, f.SealedNext))
+			f.PreviousHash, f.SealedNext, f.RotationScope = hash("previous"), []byte("sealed"), []string{"a", "b:c"}
+			got, err := decodeFamily(f.ID, rec, encodeGrace(f.Generation, f.PreviousHash, f.RotationScope, f.SealedNext))
 			if err != nil {
 				t.Fatalf("decodeFamily: %v", err)
 			}
@@ -68,8 +73,8 @@ func TestRecordRoundTrip(t *testing.T) {
 				t.Fatalf("decodeFamily(encodeFamily(f)) =\n%+v\nwant\n%+v", got, f)
 			}
 			// A grace record of another generation is not the family's.
-			got, err = decodeFamily(f.ID, rec, encodeGrace(f.Generation+1, f.PreviousHash, f.SealedNext))
-			if err != nil || got.PreviousHash != nil || got.SealedNext != nil {
+			got, err = decodeFamily(f.ID, rec, encodeGrace(f.Generation+1, f.PreviousHash, f.RotationScope, f.SealedNext))
+			if err != nil || got.PreviousHash != nil || got.SealedNext != nil || got.RotationScope != nil {
 				t.Fatalf("decodeFamily with a stale grace record = %x, %q, %v; want none", got.PreviousHash, got.SealedNext, err)
 			}
 			for i := range rec {
@@ -95,7 +100,7 @@ func TestRecordSize(t *testing.T) {
 	if n := 3 + len(rec) + 1; n > 112 {
 		t.Errorf("family record of %d bytes takes %d with its header, more than 112", len(rec), n)
 	}
-	if n := len(encodeGrace(f.Generation, hash(""), make([]byte, 97))); 3+n+1 > 160 {
+	if n := len(encodeGrace(f.Generation, hash(""), nil, make([]byte, 97))); 3+n+1 > 160 {
 		t.Errorf("grace record of %d bytes takes more than 160 with its header", n)
 	}
 }

@@ -177,17 +177,15 @@ func (s *Store) Close() error {
 // Keys. The keys of one family share a Cluster slot (see familyKeys), and
 // every key of one user carries the user name or id as its hash tag.
 // docs/redis.md lists them all.
-// userIDKey is also the user's family index (users.go).
-func (s *Store) userKey(name string) string   { return s.prefix + "u:{" + name + "}" }
-func (s *Store) userIDKey(id string) string   { return s.prefix + "uid:{" + id + "}" }
-func (s *Store) usersKey() string             { return s.prefix + "users" }
-func (s *Store) keySetKey() string            { return s.prefix + "keyset" }
-func (s *Store) lockoutKey(key string) string { return s.prefix + "lo:" + key }
-func (s *Store) revokedKey(jti string) string { return s.prefix + "rt:" + jti }
-
-// legacyIndexKey is the family index of the previous layout, a key of its
-// own; it is only read and emptied, never written, and expires by itself.
-func (s *Store) legacyIndexKey(id string) string { return s.prefix + "uf{" + id + "}" }
+// userIDKey is also the user's family index (users.go), and
+// userVersionKey, in its slot, the credential version of the id.
+func (s *Store) userKey(name string) string      { return s.prefix + "u:{" + name + "}" }
+func (s *Store) userIDKey(id string) string      { return s.prefix + "uid:{" + id + "}" }
+func (s *Store) userVersionKey(id string) string { return s.prefix + "uv:{" + id + "}" }
+func (s *Store) usersKey() string                { return s.prefix + "users" }
+func (s *Store) keySetKey() string               { return s.prefix + "keyset" }
+func (s *Store) lockoutKey(key string) string    { return s.prefix + "lo:" + key }
+func (s *Store) revokedKey(jti string) string    { return s.prefix + "rt:" + jti }
 
 // wrap prefixes err with op and marks the errors of an unreachable or
 // unwilling backend as store.ErrUnavailable. It returns nil for nil.

@@ -48,7 +48,7 @@ func TestRoundTrips(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	for _, sc := range []*redis.Script{redeemScript, createUserScript, updateUserScript, deleteUserScript, swapKeySetScript, addFailureScript} {
+	for _, sc := range []*redis.Script{redeemScript, createUserScript, changeUserScript, upgradeHashScript, createEntryScript, swapKeySetScript, addFailureScript} {
 		if err := sc.Load(ctx, s.client).Err(); err != nil {
 			t.Fatalf("SCRIPT LOAD: %v", err)
 		}
@@ -83,8 +83,11 @@ func TestRoundTrips(t *testing.T) {
 	}{
 		{"CreateUser", 2, func() error { return s.CreateUser(ctx, user) }},
 		{"GetUser", 1, func() error { _, err := s.GetUser(ctx, user.Name); return err }},
-		{"SetPassword", 1, func() error { return s.SetPassword(ctx, user.Name, "$argon2id$y") }},
-		{"CreateFamily", 1, func() error { return s.CreateFamily(ctx, f) }},
+		// The change, then the id's version (a family to revoke adds two).
+		{"SetPassword", 2, func() error { _, err := s.SetPassword(ctx, user.Name, "$argon2id$y"); return err }},
+		{"UpgradePasswordHash", 1, func() error { return s.UpgradePasswordHash(ctx, user.Name, "$argon2id$y", "$argon2id$z") }},
+		// The index step, then the family: the password grant's one more.
+		{"CreateFamily", 2, func() error { f.CredentialVersion = 1; return s.CreateFamily(ctx, f) }},
 		{"Redeem", 1, redeem},
 		{"Redeem", 1, redeem},
 		{"GetFamily", 1, func() error { _, err := s.GetFamily(ctx, f.ID, now); return err }},
@@ -98,7 +101,7 @@ func TestRoundTrips(t *testing.T) {
 		{"SwapKeySet", 1, func() error { _, _, err := s.SwapKeySet(ctx, 0, []byte("keys")); return err }},
 		{"RevokeFamily", 1, func() error { return s.RevokeFamily(ctx, "fam-other") }},
 		{"RevokeUserFamilies", 3, func() error { _, err := s.RevokeUserFamilies(ctx, f.UserID); return err }},
-		{"DeleteUser", 2, func() error { return s.DeleteUser(ctx, user.Name) }},
+		{"DeleteUser", 2, func() error { _, err := s.DeleteUser(ctx, user.Name); return err }},
 		{"Ping", 1, func() error { return s.Ping(ctx) }},
 	}
 	for _, tc := range tests {
@@ -113,7 +116,7 @@ func TestRoundTrips(t *testing.T) {
 
 	// A chain of rotations: exactly one round trip each.
 	if err := s.CreateFamily(ctx, store.Family{
-		ID: "fam-chain", UserID: "u_rt", ClientID: "app", Created: now, LastUsed: now,
+		ID: "fam-chain", UserID: "u_chain", ClientID: "app", Created: now, LastUsed: now,
 		IdleTTL: time.Hour, ExpiresAt: now.Add(24 * time.Hour), CurrentHash: hash("0"),
 	}); err != nil {
 		t.Fatalf("CreateFamily: %v", err)

@@ -115,9 +115,9 @@ func TestKeySchema(t *testing.T) {
 		t.Fatalf("ZRANGE: %v", err)
 	}
 	wantIndex := []redis.Z{
-		{Score: float64(server.ExpiresAt.Unix()), Member: raw},
-		{Score: float64(short.ExpiresAt.Unix()), Member: short.ID},
-		{Score: float64(long.ExpiresAt.Unix()), Member: long.ID},
+		{Score: float64(server.ExpiresAt.Unix()), Member: "\x00" + raw},
+		{Score: float64(short.ExpiresAt.Unix()), Member: "\x00" + short.ID},
+		{Score: float64(long.ExpiresAt.Unix()), Member: "\x00" + long.ID},
 		{Score: math.Inf(1), Member: "\xffalice"},
 	}
 	if !slices.Equal(index, wantIndex) {
@@ -176,7 +176,7 @@ func TestUserIndex(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ZRANGE: %v", err)
 	}
-	if want := []string{later.ID}; !slices.Equal(members, want) {
+	if want := []string{"\x00" + later.ID}; !slices.Equal(members, want) {
 		t.Fatalf("index after a login past the others' deadlines = %q, want %q", members, want)
 	}
 
@@ -190,10 +190,9 @@ func TestUserIndex(t *testing.T) {
 }
 
 // TestUserIDKey checks the user's id key, which holds both the name and
-// the family index: the id stays claimed by the name alone, deleting the
-// user keeps the index for RevokeUserFamilies (expiring at its latest
-// deadline), and a user of the previous layout (a string id key and an
-// index key of its own) keeps its families listed and revocable.
+// the family index, and the id's credential version: the id stays claimed
+// by the name alone, and deleting the user revokes its families and keeps
+// the version for the logins in flight.
 func TestUserIDKey(t *testing.T) {
 	s, c, p := schemaStore(t)
 	ctx := context.Background()
@@ -230,66 +229,36 @@ func TestUserIDKey(t *testing.T) {
 		t.Fatalf("user id key expires at %v, want never", ms)
 	}
 
-	if err := s.DeleteUser(ctx, "alice"); err != nil {
-		t.Fatalf("DeleteUser: %v", err)
-	}
-	if ms, _ := c.Do(ctx, "PEXPIRETIME", key).Int64(); ms != late.ExpiresAt.UnixMilli() {
-		t.Fatalf("index of a deleted user expires at %v, want %v", time.UnixMilli(ms), late.ExpiresAt)
-	}
-	if n, err := s.RevokeUserFamilies(ctx, "u_alice"); err != nil || n != 2 {
-		t.Fatalf("RevokeUserFamilies after DeleteUser = %d, %v; want 2", n, err)
+	// Deleting the user revokes its families and empties the index; the
+	// id's credential version stays, for a while, to refuse the logins
+	// still in flight.
+	if n, err := s.DeleteUser(ctx, "alice"); err != nil || n != 2 {
+		t.Fatalf("DeleteUser = %d, %v; want 2 families revoked", n, err)
 	}
 	if n := c.Exists(ctx, key).Val(); n != 0 {
-		t.Fatalf("user id key still exists after DeleteUser and RevokeUserFamilies")
+		t.Fatalf("user id key still exists after DeleteUser")
 	}
-	// The id is free again, and a new user of it never expires.
-	if err := s.CreateFamily(ctx, testFamily("fam-again", now)); err != nil {
-		t.Fatalf("CreateFamily: %v", err)
+	versionKey := p + "uv:{u_alice}"
+	if ms, _ := c.Do(ctx, "PEXPIRETIME", versionKey).Int64(); ms < time.Now().Add(24*time.Hour).UnixMilli() {
+		t.Fatalf("credential version of a deleted user expires at %v, want days later", time.UnixMilli(ms))
 	}
-	if err := s.DeleteUser(ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
+	if err := s.CreateFamily(ctx, testFamily("fam-again", now)); !errors.Is(err, store.ErrStaleCredentials) {
+		t.Fatalf("CreateFamily of a login before DeleteUser: %v, want ErrStaleCredentials", err)
+	}
+	if _, err := s.DeleteUser(ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("DeleteUser again: %v, want ErrNotFound", err)
 	}
+	// The id is free again; a new user of it starts at its version, and
+	// neither key expires.
 	if err := s.CreateUser(ctx, store.User{ID: "u_alice", Name: "alice", Created: now}); err != nil {
 		t.Fatalf("CreateUser after DeleteUser: %v", err)
 	}
-	if ms, _ := c.Do(ctx, "PEXPIRETIME", key).Int64(); ms != -1 {
-		t.Fatalf("user id key expires at %v, want never", ms)
+	if u, err := s.GetUser(ctx, "alice"); err != nil || u.CredentialVersion != 1 {
+		t.Fatalf("GetUser after re-creation: version %d, %v; want 1", u.CredentialVersion, err)
 	}
-
-	// The previous layout.
-	old := testFamily("fam-old", now)
-	old.UserID = "u_legacy"
-	if err := s.CreateFamily(ctx, old); err != nil {
-		t.Fatalf("CreateFamily: %v", err)
-	}
-	legacyKey, legacyIndex := p+"uid:{u_legacy}", p+"uf{u_legacy}"
-	if err := c.Rename(ctx, legacyKey, legacyIndex).Err(); err != nil {
-		t.Fatalf("RENAME: %v", err)
-	}
-	c.Set(ctx, legacyKey, "legacy", 0)
-	c.SAdd(ctx, p+"users", "legacy")
-	c.HSet(ctx, p+"u:{legacy}", "i", "u_legacy", "p", "", "d", "0", "t", now.UnixMilli())
-	if err := s.CreateUser(ctx, store.User{ID: "u_legacy", Name: "other", Created: now}); !errors.Is(err, store.ErrAlreadyExists) {
-		t.Fatalf("CreateUser with an id of the previous layout: %v, want ErrAlreadyExists", err)
-	}
-	newer := testFamily("fam-newer", now)
-	newer.UserID = "u_legacy"
-	if err := s.CreateFamily(ctx, newer); err != nil {
-		t.Fatalf("CreateFamily for a user of the previous layout: %v", err)
-	}
-	if typ := c.Type(ctx, legacyKey).Val(); typ != "zset" {
-		t.Fatalf("TYPE of the upgraded id key = %s", typ)
-	}
-	if list, err := s.ListFamilies(ctx, "u_legacy", now); err != nil || len(list) != 2 {
-		t.Fatalf("ListFamilies(u_legacy) = %v, %v; want 2", list, err)
-	}
-	if err := s.DeleteUser(ctx, "legacy"); err != nil {
-		t.Fatalf("DeleteUser: %v", err)
-	}
-	if n, err := s.RevokeUserFamilies(ctx, "u_legacy"); err != nil || n != 2 {
-		t.Fatalf("RevokeUserFamilies(u_legacy) = %d, %v; want 2", n, err)
-	}
-	if n := c.Exists(ctx, legacyKey, legacyIndex).Val(); n != 0 {
-		t.Fatalf("%d index keys left after RevokeUserFamilies", n)
+	for _, k := range []string{key, versionKey} {
+		if ms, _ := c.Do(ctx, "PEXPIRETIME", k).Int64(); ms != -1 {
+			t.Fatalf("%s expires at %v, want never", k, ms)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,16 +18,19 @@ import (
 // sorted set userIDKey(id), which holds the user's name, so that ids stay
 // unique, and the user's family index (families.go): the name is the
 // member nameMember(name) scored +inf, every family an entry scored by its
-// absolute deadline, which is never infinite. Every name is a member of
-// the set usersKey(), which ListUsers reads. Those are three Cluster
+// absolute deadline, which is never infinite. The id's credential version
+// is also the string userVersionKey(id), in the index's slot, so that
+// CreateFamily can check it there (see changeUser). Every name is a member
+// of the set usersKey(), which ListUsers reads. Those are three Cluster
 // slots, so a user change touches them in an order that leaves every
-// interruption harmless: see CreateUser and DeleteUser.
+// interruption harmless: see CreateUser, changeUser and DeleteUser.
 const (
 	userFieldID       = "i"
 	userFieldPassword = "p"
 	userFieldDisabled = "d" // "1" or "0"
 	userFieldClaims   = "c" // JSON object; absent when there are none
 	userFieldCreated  = "t" // Unix ms
+	userFieldVersion  = "v" // credential version; absent is 0
 )
 
 // createUserScript sets the fields ARGV on the hash KEYS[1] unless it
@@ -37,12 +41,29 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 `)
 
-// updateUserScript sets field ARGV[1] to ARGV[2] in the hash KEYS[1] if it
-// exists; it replies 1 if it did.
-var updateUserScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
+// changeUserScript changes the user hash KEYS[1], if it exists, and
+// raises its credential version: ARGV[1] "x" deletes it, any other value
+// is a field set to ARGV[2]. It replies {id, new version, disabled}
+// (disabled 1 after the change, also for a deleted user, else 0), or
+// false if there is no such user.
+var changeUserScript = redis.NewScript(`
+local u = redis.call('HMGET', KEYS[1], 'i', 'v')
+if not u[1] then return false end
+local v = (tonumber(u[2]) or 0) + 1
+if ARGV[1] == 'x' then
+	redis.call('DEL', KEYS[1])
+	return {u[1], v, 1}
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], 'v', string.format('%.0f', v))
+if redis.call('HGET', KEYS[1], 'd') == '1' then return {u[1], v, 1} end
+return {u[1], v, 0}
+`)
+
+// upgradeHashScript sets the password field of the hash KEYS[1] to
+// ARGV[2] if it is ARGV[1].
+var upgradeHashScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'p') == ARGV[1] then redis.call('HSET', KEYS[1], 'p', ARGV[2]) end
+return 0
 `)
 
 // nameMember is the member of userIDKey(id) that holds the user's name: a
@@ -50,54 +71,23 @@ return 1
 // entry has that score, and ZADD GT never lowers it.
 func nameMember(name string) string { return "\xff" + name }
 
-// The scripts on userIDKey use only the commands that docs/redis.md lists
-// for authserver's ACL user: a GET that fails with WRONGTYPE is how they
-// tell the sorted set from the previous layout's string.
-
-// claimIDScript claims the id whose key is KEYS[1] for the name member
-// ARGV[1]: it replies 0 if the key holds a name already (a string is the
-// name in the previous layout), and otherwise adds the name and replies 1.
-// Family entries already there (the leftovers of a deleted user of that
-// id, which expire with their latest deadline) are written anew, without
-// the expiry.
+// claimIDScript claims the id whose index is KEYS[1] for the name member
+// ARGV[1], and replies the id's credential version (KEYS[2]; 0 if none),
+// or -1 if the id is taken. Family entries already there (the leftovers
+// of a deleted user of that id, which expire with their latest deadline)
+// are written anew, without the expiry, and so is the version, with the
+// disabled mark ARGV[2] ("d" or "").
 var claimIDScript = redis.NewScript(`
-local old = redis.pcall('GET', KEYS[1])
-if type(old) == 'string' then return 0 end
-local entries = {}
-if type(old) == 'table' and old.err then
-	if #redis.call('ZRANGEBYSCORE', KEYS[1], '+inf', '+inf', 'LIMIT', 0, 1) > 0 then return 0 end
-	entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf', 'WITHSCORES')
-	redis.call('DEL', KEYS[1])
-end
-for i = 1, #entries, 2 do redis.call('ZADD', KEYS[1], entries[i + 1], entries[i]) end
-redis.call('ZADD', KEYS[1], '+inf', ARGV[1])
-return 1
-`)
-
-// releaseIDScript releases the id whose key is KEYS[1]: it removes the
-// name, and leaves the family entries, which RevokeUserFamilies reads
-// after DeleteUser, with the key expiring at their latest deadline (Unix
-// seconds), as the index of a user did when it was a key of its own. A
-// string (the previous layout) is deleted.
-var releaseIDScript = redis.NewScript(`
-local old = redis.pcall('GET', KEYS[1])
-if type(old) == 'string' then return redis.call('DEL', KEYS[1]) end
-if not old then return 0 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '+inf', '+inf')
+if #redis.call('ZRANGEBYSCORE', KEYS[1], '+inf', '+inf', 'LIMIT', 0, 1) > 0 then return -1 end
 local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf', 'WITHSCORES')
 if #entries > 0 then
-	redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(entries[#entries]) * 1000))
+	redis.call('DEL', KEYS[1])
+	for i = 1, #entries, 2 do redis.call('ZADD', KEYS[1], entries[i + 1], entries[i]) end
 end
-return 1
-`)
-
-// deleteUserScript deletes the hash KEYS[1] and replies its id, or false
-// if there was none.
-var deleteUserScript = redis.NewScript(`
-local id = redis.call('HGET', KEYS[1], 'i')
-if not id then return false end
-redis.call('DEL', KEYS[1])
-return id
+redis.call('ZADD', KEYS[1], '+inf', ARGV[1])
+local v = string.match(redis.call('GET', KEYS[2]) or '0', '^%d+')
+if v ~= '0' or ARGV[2] ~= '' then redis.call('SET', KEYS[2], v .. ARGV[2]) end
+return tonumber(v)
 `)
 
 // CreateUser adds u; store.ErrAlreadyExists if its name or id is taken.
@@ -123,15 +113,24 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	var claim *redis.Cmd
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
-		claim = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID)}, nameMember(u.Name))
+		mark := ""
+		if u.Disabled {
+			mark = "d"
+		}
+		claim = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name), mark)
 		p.SAdd(ctx, s.usersKey(), u.Name)
 		return nil
 	})
 	if err != nil {
 		return wrap("create user", err)
 	}
-	if n, _ := claim.Int(); n == 0 {
+	version, _ := claim.Int64()
+	if version < 0 {
 		return fmt.Errorf("create user %s: id: %w", u.Name, store.ErrAlreadyExists)
+	}
+	if version > 0 {
+		// A deleted user had this id: start above its logins.
+		fields = append(fields, userFieldVersion, version)
 	}
 	created, err := createUserScript.Run(ctx, s.client, []string{s.userKey(u.Name)}, fields...).Int()
 	if err != nil {
@@ -199,48 +198,203 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	return users, nil
 }
 
-// SetPassword replaces the password hash of the named user;
+// SetPassword replaces the password hash of the named user, raises its
+// credential version and revokes its families (changeUser);
 // store.ErrNotFound if there is none.
-func (s *Store) SetPassword(ctx context.Context, name, passwordHash string) error {
-	return s.updateUser(ctx, "set password", name, userFieldPassword, passwordHash)
+func (s *Store) SetPassword(ctx context.Context, name, passwordHash string) (int, error) {
+	return s.changeUser(ctx, "set password", name, userFieldPassword, passwordHash)
 }
 
-// SetDisabled disables or enables the named user; store.ErrNotFound if
+// UpgradePasswordHash replaces the named user's password hash with newHash
+// if it is still oldHash; otherwise it does nothing. One round trip.
+func (s *Store) UpgradePasswordHash(ctx context.Context, name, oldHash, newHash string) error {
+	err := upgradeHashScript.Run(ctx, s.client, []string{s.userKey(name)}, oldHash, newHash).Err()
+	return wrap("upgrade password hash", err)
+}
+
+// SetDisabled disables or enables the named user, raises its credential
+// version and revokes its families (changeUser); store.ErrNotFound if
 // there is none.
-func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) error {
-	return s.updateUser(ctx, "set user disabled", name, userFieldDisabled, boolField(disabled))
+func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) (int, error) {
+	return s.changeUser(ctx, "set user disabled", name, userFieldDisabled, boolField(disabled))
 }
 
-func (s *Store) updateUser(ctx context.Context, op, name, field, value string) error {
-	n, err := updateUserScript.Run(ctx, s.client, []string{s.userKey(name)}, field, value).Int()
-	if err != nil {
-		return wrap(op, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%s of %s: %w", op, name, store.ErrNotFound)
-	}
-	return nil
+// DeleteUser removes the named user and revokes its families
+// (changeUser); store.ErrNotFound if there is none. The name leaves the
+// list of users in the same pipeline as the id is released; an
+// interruption leaves a listed name of no user, which ListUsers skips.
+func (s *Store) DeleteUser(ctx context.Context, name string) (int, error) {
+	return s.changeUser(ctx, "delete user", name, deleteUser, "")
 }
 
-// DeleteUser removes the named user; store.ErrNotFound if there is none.
-// Two round trips: the user hash goes first, then (pipelined) its id and
-// its name in the list. An interruption leaves a claimed id of no user or
-// a listed name of no user, both harmless. The user's family index stays
-// (until its latest deadline) for RevokeUserFamilies.
-func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	id, err := deleteUserScript.Run(ctx, s.client, []string{s.userKey(name)}).Text()
+// deleteUser, as the field of changeUser, deletes the user.
+const deleteUser = "x"
+
+// deletedVersionTTL is how long the credential version of a deleted user's
+// id outlives it: far longer than any login can take from reading the
+// user to creating its family, and short enough that deleted users do not
+// pile up.
+const deletedVersionTTL = 7 * 24 * time.Hour
+
+// tombstoneTTL is how long revokeStaleScript's tombstone keeps a
+// CreateFamily still in flight from storing its family; createFamilyWindow
+// (families.go), which bounds that flight, is far shorter.
+const tombstoneTTL = 10 * time.Minute
+
+// The credential version of an id, userVersionKey, holds the version
+// and, if the user is disabled (or deleted), a "d": "7", "8d". Absent is
+// "0".
+
+// raiseVersionScript raises the credential version of an id, KEYS[2], to
+// ARGV[1], with the disabled mark ARGV[2] ("d" or ""), unless it is
+// newer already (the change that made it newer wrote its own mark).
+// ARGV[3] "1" means that the user is being deleted: its version then
+// lives only ARGV[4] ms and its name leaves the index KEYS[1]. It replies
+// every family entry of the index. From then on, CreateFamily refuses a
+// family of an older version, and any family of a disabled user.
+var raiseVersionScript = redis.NewScript(`
+local old = tonumber(string.match(redis.call('GET', KEYS[2]) or '0', '^%d+') or '0')
+local n = tonumber(ARGV[1])
+if n > old then
+	local v = string.format('%.0f', n) .. ARGV[2]
+	if ARGV[3] == '1' then
+		redis.call('SET', KEYS[2], v, 'PX', ARGV[4])
+	else
+		redis.call('SET', KEYS[2], v)
+	end
+end
+if ARGV[3] == '1' then
+	redis.call('ZREMRANGEBYSCORE', KEYS[1], '+inf', '+inf')
+	local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf', 'WITHSCORES')
+	if #entries > 0 then
+		redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(entries[#entries]) * 1000))
+	end
+end
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(+inf')
+`)
+
+// revokeStaleScript revokes a family whose credentials are stale: it
+// deletes the family record KEYS[1] and the grace record KEYS[2] and
+// replies 1 if the family exists, and otherwise writes an empty record, a
+// tombstone that lives ARGV[1] ms, so that a CreateFamily still in flight
+// fails its SET NX, and replies 0.
+var revokeStaleScript = redis.NewScript(`
+local rec = redis.call('GET', KEYS[1])
+if rec and rec ~= '' then
+	redis.call('DEL', KEYS[1], KEYS[2])
+	return 1
+end
+if not rec then redis.call('SET', KEYS[1], '', 'PX', ARGV[1]) end
+return 0
+`)
+
+// changeUser changes the named user as changeUserScript does (field,
+// value), then revokes every family of the user that a login before the
+// change made, and returns how many it revoked: store.ErrNotFound if
+// there is no such user.
+//
+// The user hash, the id's index and version, and each family are in
+// different Cluster slots, so no one script sees them all; the steps are
+// ordered so that no family older than the change exists once it
+// returns, whatever runs in between (docs/redis.md):
+//  1. the user hash changes and its version rises to N: a login that
+//     reads it from now on records N in its family;
+//  2. the id's version rises to N, and the index is read: a CreateFamily
+//     whose index step (which checks that version) comes later fails;
+//     every earlier one left an entry, with its version, in what is read;
+//  3. each entry of a version below N is revoked on its family's slot:
+//     the family is deleted, or a tombstone is left where it would be
+//     stored, so that the CreateFamily that wrote the entry, if still in
+//     flight, fails its SET NX; then the entries leave the index.
+//
+// Families of version N (logins with the new credentials) are never
+// touched. Four round trips. An interruption after step 1 leaves the
+// change made but maybe not every family revoked, and returns an error:
+// running the change again finishes the revocation.
+func (s *Store) changeUser(ctx context.Context, op, name, field, value string) (int, error) {
+	reply, err := changeUserScript.Run(ctx, s.client, []string{s.userKey(name)}, field, value).Slice()
 	if errors.Is(err, redis.Nil) {
-		return fmt.Errorf("delete user %s: %w", name, store.ErrNotFound)
+		return 0, fmt.Errorf("%s of %s: %w", op, name, store.ErrNotFound)
 	}
 	if err != nil {
-		return wrap("delete user", err)
+		return 0, wrap(op, err)
 	}
+	if len(reply) != 3 {
+		return 0, fmt.Errorf("%s of %s: unexpected script reply %v", op, name, reply)
+	}
+	id, _ := reply[0].(string)
+	version, _ := reply[1].(int64)
+	disabled, _ := reply[2].(int64)
+	if id == "" || version <= 0 {
+		return 0, fmt.Errorf("%s of %s: unexpected script reply %v", op, name, reply)
+	}
+	mark, release := "", "0"
+	if disabled == 1 {
+		mark = "d"
+	}
+	if field == deleteUser {
+		release = "1"
+	}
+	var raise *redis.Cmd
 	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		releaseIDScript.Eval(ctx, p, []string{s.userIDKey(id)})
-		p.SRem(ctx, s.usersKey(), name)
+		raise = raiseVersionScript.Eval(ctx, p, []string{s.userIDKey(id), s.userVersionKey(id)},
+			version, mark, release, deletedVersionTTL.Milliseconds())
+		if field == deleteUser {
+			p.SRem(ctx, s.usersKey(), name)
+		}
 		return nil
 	})
-	return wrap("delete user", err)
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	entries, err := raise.StringSlice()
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	var stale []string
+	for _, m := range entries {
+		if _, v, ok := parseIndexMember(m); ok && v < uint64(version) {
+			stale = append(stale, m)
+		}
+	}
+	n, err := s.revokeStale(ctx, id, stale)
+	if err != nil {
+		return 0, wrap(op+": revoke sessions", err)
+	}
+	return n, nil
+}
+
+// revokeStale runs revokeStaleScript on the family of every index entry
+// of members (pipelined: one round trip, one per node with Cluster), then
+// removes them from the index of id, and returns how many families it
+// deleted.
+func (s *Store) revokeStale(ctx context.Context, id string, members []string) (int, error) {
+	if len(members) == 0 {
+		return 0, nil
+	}
+	cmds := make([]*redis.Cmd, len(members))
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range members {
+			fid, _, _ := parseIndexMember(m)
+			key, grace := s.familyKeys(fid)
+			cmds[i] = revokeStaleScript.Eval(ctx, p, []string{key, grace}, tombstoneTTL.Milliseconds())
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range cmds {
+		if v, _ := c.Int(); v == 1 {
+			n++
+		}
+	}
+	rem := make([]any, len(members))
+	for i, m := range members {
+		rem[i] = m
+	}
+	return n, s.client.ZRem(ctx, s.userIDKey(id), rem...).Err()
 }
 
 func decodeUser(name string, h map[string]string) (store.User, error) {
@@ -254,6 +408,11 @@ func decodeUser(name string, h map[string]string) (store.User, error) {
 		PasswordHash: h[userFieldPassword],
 		Disabled:     h[userFieldDisabled] == "1",
 		Created:      fromMillis(created),
+	}
+	if v := h[userFieldVersion]; v != "" {
+		if u.CredentialVersion, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return store.User{}, fmt.Errorf("decode user %s: version: %w", name, err)
+		}
 	}
 	if c := h[userFieldClaims]; c != "" {
 		if err := json.Unmarshal([]byte(c), &u.Claims); err != nil {

@@ -25,6 +25,7 @@ func testFamilyCreateGet(t *testing.T, s store.Store) {
 
 	dup := newFamily("fam-1", "user-2", base.Add(time.Second))
 	dup.CurrentHash = tokenHash("other", 0, "")
+	ensureUser(t, s, dup.UserID)
 	if err := s.CreateFamily(ctx, dup); !errors.Is(err, store.ErrAlreadyExists) {
 		t.Fatalf("CreateFamily with a taken id: error = %v, want ErrAlreadyExists", err)
 	}

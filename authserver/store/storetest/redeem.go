@@ -90,6 +90,17 @@ func testRedeemRules(t *testing.T, s store.Store) {
 			wantState:   stateUnchanged,
 		},
 		{
+			// The rotation asked no narrowing: a replay that asks one
+			// would get another token under the same jti.
+			name: "rejected-replay-other-scope",
+			mod: func(r *store.Redemption, _, gen1 []byte, t2 time.Time) {
+				r.Generation, r.PresentedHash, r.Now, r.Scope = 1, gen1, t2.Add(time.Second), []string{"profile"}
+			},
+			wantOutcome: store.Rejected,
+			wantReason:  store.ReasonScope,
+			wantState:   stateUnchanged,
+		},
+		{
 			name: "replayed-at-rotation-instant",
 			mod: func(r *store.Redemption, _, gen1 []byte, t2 time.Time) {
 				r.Generation, r.PresentedHash, r.Now = 1, gen1, t2
@@ -220,6 +231,52 @@ func testRedeemRules(t *testing.T, s store.Store) {
 					t.Fatalf("Redeem of the newest token after reuse: error = %v, want ErrNotFound", err)
 				}
 				return
+			}
+			wantFamily(t, s, after, r.Now)
+		})
+	}
+}
+
+// testRedeemReplayScope checks that a replay within the grace must ask
+// for the scope its rotation asked for, as a set, and that the family
+// keeps that scope as long as the previous token.
+func testRedeemReplayScope(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const grace = 10 * time.Second
+	base := liveBase()
+	f := newFamily("fam-replay-scope", "user-1", base)
+	mustCreateFamily(t, s, f)
+	r := rotation(f, base.Add(time.Second), grace, "narrow")
+	r.Scope = []string{"profile", "orders:read"}
+	got, err := s.Redeem(ctx, r)
+	if err != nil || got.Outcome != store.Rotated {
+		t.Fatalf("Redeem with a scope = %v, %v; want rotated", got.Outcome, err)
+	}
+	after := rotated(f, r)
+	wantFamily(t, s, after, r.Now)
+	for _, tc := range []struct {
+		name  string
+		scope []string
+		want  store.Outcome
+	}{
+		{"same", []string{"profile", "orders:read"}, store.Replayed},
+		{"same-other-order", []string{"orders:read", "profile"}, store.Replayed},
+		{"narrower", []string{"profile"}, store.Rejected},
+		{"none", nil, store.Rejected},
+		{"wider", []string{"profile", "orders:read", "admin"}, store.Rejected},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			replay := r
+			replay.Scope, replay.NewHash = tc.scope, tokenHash(f.ID, 1, "replay")
+			got, err := s.Redeem(ctx, replay)
+			if err != nil {
+				t.Fatalf("Redeem: %v", err)
+			}
+			if got.Outcome != tc.want || tc.want == store.Rejected && got.Reason != store.ReasonScope {
+				t.Fatalf("replay with scope %q = %v (%q), want %v", tc.scope, got.Outcome, got.Reason, tc.want)
+			}
+			if d := diffFamily(got.Family, after); d != "" {
+				t.Fatalf("Redeemed.Family (-got +want):\n%s", d)
 			}
 			wantFamily(t, s, after, r.Now)
 		})

@@ -82,7 +82,11 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"FamilyRevoke", testFamilyRevoke},
 		{"FamilyList", testFamilyList},
 		{"FamilyRevokeUser", testFamilyRevokeUser},
+		{"CredentialChanges", testCredentialChanges},
+		{"CredentialRace", testCredentialRace},
+		{"HashUpgrade", testHashUpgrade},
 		{"RedeemRules", testRedeemRules},
+		{"RedeemReplayScope", testRedeemReplayScope},
 		{"RedeemFirstGeneration", testRedeemFirstGeneration},
 		{"RedeemChain", testRedeemChain},
 		{"RedeemConcurrentNoGrace", testRedeemConcurrentNoGrace},
@@ -168,12 +172,26 @@ func rotated(f store.Family, r store.Redemption) store.Family {
 	f.PreviousHash = f.CurrentHash
 	f.CurrentHash = r.NewHash
 	f.SealedNext = r.SealedNext
+	f.RotationScope = r.Scope
 	f.LastUsed = r.Now
 	return f
 }
 
+// ensureUser creates the user of id userID, named "name-" and the id,
+// unless it exists.
+func ensureUser(t *testing.T, s store.Store, userID string) {
+	t.Helper()
+	u := store.User{ID: userID, Name: "name-" + userID, PasswordHash: "$argon2id$x", Created: liveBase()}
+	if err := s.CreateUser(context.Background(), u); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("CreateUser(%s): %v", u.Name, err)
+	}
+}
+
+// mustCreateFamily creates f, and first its user (named "name-" and the
+// user id) if there is none.
 func mustCreateFamily(t *testing.T, s store.Store, f store.Family) {
 	t.Helper()
+	ensureUser(t, s, f.UserID)
 	if err := s.CreateFamily(context.Background(), f); err != nil {
 		t.Fatalf("CreateFamily(%s): %v", f.ID, err)
 	}
@@ -242,6 +260,8 @@ func diffFamily(got, want store.Family) string {
 	field("CurrentHash", bytes.Equal(got.CurrentHash, want.CurrentHash), got.CurrentHash, want.CurrentHash)
 	field("PreviousHash", bytes.Equal(got.PreviousHash, want.PreviousHash), got.PreviousHash, want.PreviousHash)
 	field("SealedNext", bytes.Equal(got.SealedNext, want.SealedNext), got.SealedNext, want.SealedNext)
+	field("RotationScope", slices.Equal(got.RotationScope, want.RotationScope), got.RotationScope, want.RotationScope)
+	field("CredentialVersion", got.CredentialVersion == want.CredentialVersion, got.CredentialVersion, want.CredentialVersion)
 	return b.String()
 }
 

@@ -47,14 +47,30 @@ type twoProcessFamily struct {
 	Grace time.Duration
 }
 
+// roundLead is how far ahead the parent sets the instant at which both
+// processes start a round's redemption: long enough for the child to read
+// the line that names it.
+const roundLead = 2 * time.Millisecond
+
+// roundResult is what a process did in one round: the outcome and the
+// wall-clock interval of its Redeem call (Unix ns; both processes read the
+// same system clock).
+type roundResult struct {
+	Outcome    string
+	Start, End int64
+}
+
 // RunTwoProcessRedeem proves that Redeem is atomic across OS processes. It
 // opens the store, creates many families and re-executes the test binary
 // to run the calling test again as a child process. Both processes open
 // the store with open(dir), where dir is a directory unique to this run
 // and the same in both. Then, family by family, the parent releases the
-// child (a line on its stdin) and both redeem the family's current token
-// at once. For every family exactly one process must see Rotated; the
-// other sees Reused (grace 0) or Replayed (a grace).
+// child (a line on its stdin naming the family and an instant just ahead)
+// and both redeem the family's current token at that instant. For every
+// family exactly one process must see Rotated; the other sees Reused
+// (grace 0) or Replayed (a grace). And the redemptions must have run at
+// the same time: in some rounds the two calls' intervals must intersect,
+// or the test proved nothing about concurrency.
 //
 // In the child, RunTwoProcessRedeem plays the child's part and returns, so
 // the calling test must do nothing else. See the package documentation
@@ -86,29 +102,48 @@ func RunTwoProcessRedeem(t *testing.T, open func(dir string) (store.Store, error
 	writePlan(t, dir, plan)
 
 	child := startChild(t, dir)
-	var parentWins, childWins int
+	var parentWins, childWins, overlapped int
 	for i, pf := range plan.Families {
-		if _, err := fmt.Fprintf(child.stdin, "%d\n", i); err != nil {
+		at := time.Now().Add(roundLead)
+		if _, err := fmt.Fprintf(child.stdin, "%d %d\n", i, at.UnixNano()); err != nil {
 			t.Fatalf("release child: %v\n%s", err, child.report())
 		}
-		mine := redeemOne(ctx, s, plan, i, "parent")
+		parent := redeemAt(ctx, s, plan, i, "parent", at)
 		theirs := child.outcome(t, i)
+		if max(parent.Start, theirs.Start) < min(parent.End, theirs.End) {
+			overlapped++
+		}
+		mine := parent.Outcome
 		want := store.Reused
 		if pf.Grace > 0 {
 			want = store.Replayed
 		}
 		switch {
-		case mine == store.Rotated.String() && theirs == want.String():
+		case mine == store.Rotated.String() && theirs.Outcome == want.String():
 			parentWins++
-		case theirs == store.Rotated.String() && mine == want.String():
+		case theirs.Outcome == store.Rotated.String() && mine == want.String():
 			childWins++
 		default:
 			t.Errorf("family %s (grace %v): parent %s, child %s; want one rotated and one %v",
-				pf.ID, pf.Grace, mine, theirs, want)
+				pf.ID, pf.Grace, mine, theirs.Outcome, want)
 		}
 	}
 	child.wait(t)
-	t.Logf("rotations won: parent %d, child %d", parentWins, childWins)
+	t.Logf("rotations won: parent %d, child %d; redemptions overlapped in %d of %d rounds",
+		parentWins, childWins, overlapped, len(plan.Families))
+	if overlapped == 0 {
+		t.Errorf("the two processes' redemptions never overlapped in time: no race was run")
+	}
+}
+
+// redeemAt waits for the instant at, redeems family i of plan as
+// redeemOne does, and returns the outcome with the call's interval.
+func redeemAt(ctx context.Context, s store.Store, plan twoProcessPlan, i int, tag string, at time.Time) roundResult {
+	// The instant is the condition awaited: both processes start at it.
+	time.Sleep(time.Until(at))
+	start := time.Now()
+	out := redeemOne(ctx, s, plan, i, tag)
+	return roundResult{Outcome: out, Start: start.UnixNano(), End: time.Now().UnixNano()}
 }
 
 // redeemOne redeems generation 0 of family i of plan and returns the
@@ -134,8 +169,9 @@ func writePlan(t *testing.T, dir string, plan twoProcessPlan) {
 	}
 }
 
-// runTwoProcessChild is the child's part: it redeems family i of the plan
-// for each line i on stdin, and reports each outcome on stdout.
+// runTwoProcessChild is the child's part: for each line "i at" on stdin
+// it redeems family i of the plan at the instant at (Unix ns), and
+// reports each roundResult on stdout.
 func runTwoProcessChild(t *testing.T, dir string, open func(dir string) (store.Store, error)) {
 	ctx := context.Background()
 	b, err := os.ReadFile(filepath.Join(dir, "plan.json"))
@@ -157,11 +193,16 @@ func runTwoProcessChild(t *testing.T, dir string, open func(dir string) (store.S
 	fmt.Println(readyLine)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
-		i, err := strconv.Atoi(in.Text())
+		index, at, _ := strings.Cut(in.Text(), " ")
+		i, err := strconv.Atoi(index)
 		if err != nil || i < 0 || i >= len(plan.Families) {
 			t.Fatalf("bad family index %q from the parent", in.Text())
 		}
-		out, err := json.Marshal(redeemOne(ctx, s, plan, i, "child"))
+		ns, err := strconv.ParseInt(at, 10, 64)
+		if err != nil {
+			t.Fatalf("bad instant %q from the parent", in.Text())
+		}
+		out, err := json.Marshal(redeemAt(ctx, s, plan, i, "child", time.Unix(0, ns)))
 		if err != nil {
 			t.Fatalf("encode outcome: %v", err)
 		}
@@ -247,15 +288,15 @@ func (c *childProcess) awaitLine(match func(string) bool) (string, bool) {
 	}
 }
 
-// outcome returns the outcome the child reports for family i.
-func (c *childProcess) outcome(t *testing.T, i int) string {
+// outcome returns what the child reports for family i.
+func (c *childProcess) outcome(t *testing.T, i int) roundResult {
 	t.Helper()
 	prefix := fmt.Sprintf("%s%d ", outcomePrefix, i)
 	line, ok := c.awaitLine(func(l string) bool { return strings.HasPrefix(l, prefix) })
 	if !ok {
 		t.Fatalf("child reported no outcome for family %d:\n%s", i, c.report())
 	}
-	var out string
+	var out roundResult
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(line, prefix)), &out); err != nil {
 		t.Fatalf("decode child outcome: %v", err)
 	}

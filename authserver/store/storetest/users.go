@@ -98,9 +98,9 @@ func testUserNotFound(t *testing.T, s store.Store) {
 		{"get", func() error { _, err := s.GetUser(ctx, "bob"); return err }},
 		{"get-by-id", func() error { _, err := s.GetUser(ctx, "id-alice"); return err }},
 		{"get-other-case", func() error { _, err := s.GetUser(ctx, "Alice"); return err }},
-		{"set-password", func() error { return s.SetPassword(ctx, "bob", "$argon2id$x") }},
-		{"set-disabled", func() error { return s.SetDisabled(ctx, "bob", true) }},
-		{"delete", func() error { return s.DeleteUser(ctx, "bob") }},
+		{"set-password", func() error { _, err := s.SetPassword(ctx, "bob", "$argon2id$x"); return err }},
+		{"set-disabled", func() error { _, err := s.SetDisabled(ctx, "bob", true); return err }},
+		{"delete", func() error { _, err := s.DeleteUser(ctx, "bob"); return err }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,7 +147,7 @@ func testUserSetPassword(t *testing.T, s store.Store) {
 	mustCreateUser(t, s, alice)
 	mustCreateUser(t, s, bob)
 	alice.PasswordHash = "$argon2id$v=19$m=65536,t=1,p=4$bmV3$bmV3aGFzaA"
-	if err := s.SetPassword(context.Background(), alice.Name, alice.PasswordHash); err != nil {
+	if _, err := s.SetPassword(context.Background(), alice.Name, alice.PasswordHash); err != nil {
 		t.Fatalf("SetPassword: %v", err)
 	}
 	wantUser(t, s, alice)
@@ -168,7 +168,7 @@ func testUserSetDisabled(t *testing.T, s store.Store) {
 		{"enable-again", false},
 	} {
 		t.Run(step.name, func(t *testing.T) {
-			if err := s.SetDisabled(context.Background(), alice.Name, step.disabled); err != nil {
+			if _, err := s.SetDisabled(context.Background(), alice.Name, step.disabled); err != nil {
 				t.Fatalf("SetDisabled(%t): %v", step.disabled, err)
 			}
 			alice.Disabled = step.disabled
@@ -183,13 +183,13 @@ func testUserDelete(t *testing.T, s store.Store) {
 	alice, bob := newUser("alice"), newUser("bob")
 	mustCreateUser(t, s, alice)
 	mustCreateUser(t, s, bob)
-	if err := s.DeleteUser(ctx, alice.Name); err != nil {
+	if _, err := s.DeleteUser(ctx, alice.Name); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	if _, err := s.GetUser(ctx, alice.Name); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("GetUser after DeleteUser error = %v, want ErrNotFound", err)
 	}
-	if err := s.DeleteUser(ctx, alice.Name); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.DeleteUser(ctx, alice.Name); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second DeleteUser error = %v, want ErrNotFound", err)
 	}
 	wantUser(t, s, bob)
