@@ -258,7 +258,13 @@ type Importer interface {
 	// of the same name and returns one result per user, in order. A
 	// backend may lose a race with a concurrent change to one user (a
 	// login re-hashing its password): that user is then Skipped.
-	ImportUsers(ctx context.Context, users []ImportedUser, overwrite bool) ([]ImportResult, error)
+	ImportUsers(ctx context.Context, users []ImportedUser, opts ImportOptions) ([]ImportResult, error)
+}
+
+// ImportOptions modify ImportUsers.
+type ImportOptions struct {
+	Overwrite bool // update users that did not come from the same record
+	DryRun    bool // plan and report, change nothing
 }
 
 // ImportedUser is a user read from another system.

@@ -11,10 +11,13 @@ import (
 
 var _ store.Importer = (*Store)(nil)
 
+// errDryRun rolls back the transaction of a dry run.
+var errDryRun = errors.New("dry run")
+
 // ImportUsers imports users in one write transaction: each user is read,
 // planned with store.PlanImport and written inside it, so no other writer
-// comes between the read and the write.
-func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser, overwrite bool) ([]store.ImportResult, error) {
+// comes between the read and the write. A dry run reads and plans only.
+func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser, opts store.ImportOptions) ([]store.ImportResult, error) {
 	results := make([]store.ImportResult, 0, len(users))
 	err := s.write(ctx, "import users", func(tx *sql.Tx) error {
 		results = results[:0]
@@ -45,18 +48,19 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser, ove
 			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
-			next, res := store.PlanImport(existing, in, overwrite)
+			next, res := store.PlanImport(existing, in, opts.Overwrite)
 			claims, err := encodeClaims(next.Claims)
 			if err != nil {
 				return err
 			}
-			switch res.Action {
-			case store.ImportCreated:
+			switch action := res.Action; {
+			case opts.DryRun:
+			case action == store.ImportCreated:
 				_, err = insert.ExecContext(ctx, next.ID, next.Name, next.PasswordHash, next.Disabled, claims, micros(next.Created))
 				if isConstraint(err) {
 					err = fmt.Errorf("user %s: id: %w", next.Name, store.ErrAlreadyExists)
 				}
-			case store.ImportUpdated:
+			case action == store.ImportUpdated:
 				_, err = update.ExecContext(ctx, next.PasswordHash, next.Disabled, claims, next.Name)
 			}
 			if err != nil {
@@ -64,8 +68,14 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser, ove
 			}
 			results = append(results, res)
 		}
+		if opts.DryRun {
+			return errDryRun
+		}
 		return nil
 	})
+	if errors.Is(err, errDryRun) {
+		err = nil
+	}
 	if err != nil {
 		return nil, err
 	}

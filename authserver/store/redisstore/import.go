@@ -33,8 +33,9 @@ return 1
 // reads every user, plans each with store.PlanImport, then claims the ids
 // of the new users and lists their names, then creates the new users and
 // updates the changed ones, each with a script that checks nothing
-// changed since the read. A user that lost such a race is Skipped.
-func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser, overwrite bool) ([]store.ImportResult, error) {
+// changed since the read. A user that lost such a race is Skipped. A dry
+// run reads and plans only.
+func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser, opts store.ImportOptions) ([]store.ImportResult, error) {
 	reads := make([]*redis.MapStringStringCmd, len(users))
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, in := range users {
@@ -59,7 +60,10 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser, ove
 			}
 			existing = &u
 		}
-		planned[i], results[i] = store.PlanImport(existing, in, overwrite)
+		planned[i], results[i] = store.PlanImport(existing, in, opts.Overwrite)
+	}
+	if opts.DryRun {
+		return results, nil
 	}
 	if err := s.importCreate(ctx, planned, results); err != nil {
 		return nil, err

@@ -20,11 +20,16 @@ func imported(name string, pk int, hash string) store.ImportedUser {
 
 func importUsers(t *testing.T, s store.Store, overwrite bool, users ...store.ImportedUser) []store.ImportResult {
 	t.Helper()
+	return importWith(t, s, store.ImportOptions{Overwrite: overwrite}, users...)
+}
+
+func importWith(t *testing.T, s store.Store, opts store.ImportOptions, users ...store.ImportedUser) []store.ImportResult {
+	t.Helper()
 	imp, ok := s.(store.Importer)
 	if !ok {
 		t.Fatalf("%T is not a store.Importer", s)
 	}
-	res, err := imp.ImportUsers(context.Background(), users, overwrite)
+	res, err := imp.ImportUsers(context.Background(), users, opts)
 	if err != nil {
 		t.Fatalf("ImportUsers: %v", err)
 	}
@@ -48,7 +53,13 @@ func testImportUsers(t *testing.T, s store.Store) {
 	alice, bob, carol := imported("alice", 1, django+"a"), imported("bob", 2, django+"b"), imported("carol", 3, "!unusable")
 	carol.User.Disabled = true
 
-	res := importUsers(t, s, false, alice, bob, carol)
+	res := importWith(t, s, store.ImportOptions{DryRun: true}, alice, bob, carol)
+	wantActions(t, res, store.ImportCreated, store.ImportCreated, store.ImportCreated)
+	if users, err := s.ListUsers(context.Background()); err != nil || len(users) != 0 {
+		t.Fatalf("after a dry run: %d users, %v; want none", len(users), err)
+	}
+
+	res = importUsers(t, s, false, alice, bob, carol)
 	wantActions(t, res, store.ImportCreated, store.ImportCreated, store.ImportCreated)
 	for i, in := range []store.ImportedUser{alice, bob, carol} {
 		wantUser(t, s, in.User)
@@ -72,7 +83,10 @@ func testImportUsers(t *testing.T, s store.Store) {
 		c := carol
 		c.User.Claims = maps.Clone(c.User.Claims)
 		c.User.Claims["email"] = "carol@example.com"
-		res := importUsers(t, s, false, a, b, c)
+		res := importWith(t, s, store.ImportOptions{DryRun: true}, a, b, c)
+		wantActions(t, res, store.ImportUpdated, store.ImportUpdated, store.ImportUpdated)
+		wantUser(t, s, alice.User)
+		res = importUsers(t, s, false, a, b, c)
 		wantActions(t, res, store.ImportUpdated, store.ImportUpdated, store.ImportUpdated)
 		if !res[0].EndSessions || !res[1].EndSessions || res[2].EndSessions {
 			t.Errorf("EndSessions = %v %v %v, want true (new hash), true (disabled), false (claims only)",
