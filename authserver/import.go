@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/oauthkit/authserver/authserver/djangodump"
@@ -136,4 +137,110 @@ func (u *Users) Import(ctx context.Context, batch []store.ImportedUser, opts sto
 		}
 	}
 	return res, nil
+}
+
+// ImportBatch is how many users ImportDjango writes per store batch (one
+// SQLite transaction, or three Redis pipelines).
+const ImportBatch = 1000
+
+// ImportSummary counts what an import did, or would do.
+type ImportSummary struct {
+	Created, Updated, Unchanged, Skipped, Refused int
+}
+
+// ImportDjango imports the users of a `manage.py dumpdata` JSON read from
+// in, streaming, ImportBatch users per store batch; the next batch is
+// decoded while the store writes one. report gets one line for each
+// refused or skipped object, saying why (never with a hash), in order,
+// from the calling goroutine. It returns what it did so far, also with an
+// error.
+func (u *Users) ImportDjango(ctx context.Context, in io.Reader, opts store.ImportOptions, report func(line string)) (ImportSummary, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan *djangoBatch, 1)
+	var readErr error
+	go func() {
+		defer close(batches)
+		readErr = readDjango(ctx, in, u.now(), batches)
+	}()
+	var sum ImportSummary
+	for b := range batches {
+		for _, line := range b.refused {
+			sum.Refused++
+			report(line)
+		}
+		if len(b.users) == 0 {
+			continue
+		}
+		res, err := u.Import(ctx, b.users, opts)
+		if err != nil {
+			cancel()
+			for range batches {
+			}
+			return sum, err
+		}
+		for i, r := range res {
+			switch r.Action {
+			case store.ImportCreated:
+				sum.Created++
+			case store.ImportUpdated:
+				sum.Updated++
+			case store.ImportUnchanged:
+				sum.Unchanged++
+			case store.ImportSkipped:
+				sum.Skipped++
+				report(fmt.Sprintf("skipped object %d (pk %s, %s): a user of that name exists here that was not imported from this pk (--overwrite replaces it)",
+					b.rows[i], b.users[i].User.Claims[DjangoUserIDClaim], b.users[i].User.Name))
+			}
+		}
+	}
+	return sum, readErr
+}
+
+// djangoBatch is up to ImportBatch users to import, the index of each in
+// the dump, and the reasons for the objects refused among them.
+type djangoBatch struct {
+	users   []store.ImportedUser
+	rows    []int
+	refused []string
+}
+
+// readDjango decodes the dump into batches until its end, an error, or
+// the end of ctx.
+func readDjango(ctx context.Context, in io.Reader, now time.Time, out chan<- *djangoBatch) error {
+	dump := djangodump.NewReader(in)
+	b := &djangoBatch{}
+	send := func() bool {
+		select {
+		case out <- b:
+			b = &djangoBatch{}
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		obj, i, err := dump.Next()
+		switch {
+		case errors.Is(err, io.EOF):
+			send()
+			return nil
+		case errors.Is(err, djangodump.ErrRow):
+			b.refused = append(b.refused, fmt.Sprintf("refused %v", err))
+		case err != nil:
+			send()
+			return err
+		default:
+			user, err := DjangoUser(obj, now)
+			if err != nil {
+				pk, _ := obj.Key()
+				b.refused = append(b.refused, fmt.Sprintf("refused object %d (pk %s): %v", i, pk, err))
+				break
+			}
+			b.users, b.rows = append(b.users, user), append(b.rows, i)
+		}
+		if (len(b.users) == ImportBatch || len(b.refused) == ImportBatch) && !send() {
+			return ctx.Err()
+		}
+	}
 }

@@ -59,15 +59,15 @@ func (r *Reader) Next() (Object, int, error) {
 	}
 	i := r.index
 	r.index++
-	var raw json.RawMessage
-	if err := r.dec.Decode(&raw); err != nil {
-		return Object{}, i, fmt.Errorf("read dump: object %d: %w", i, noEOF(err))
-	}
+	// Decode reads the whole object before it fills obj, so that an object
+	// of the wrong shape (a type error) leaves the stream readable.
 	var obj Object
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&obj); err != nil {
-		return Object{}, i, fmt.Errorf("object %d: %w: %w", i, ErrRow, err)
+	if err := r.dec.Decode(&obj); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return Object{}, i, fmt.Errorf("object %d: %w: %w", i, ErrRow, err)
+		}
+		return Object{}, i, fmt.Errorf("read dump: object %d: %w", i, noEOF(err))
 	}
 	if obj.Model == "" || obj.Fields == nil {
 		return Object{}, i, fmt.Errorf("object %d: %w: no model or fields", i, ErrRow)

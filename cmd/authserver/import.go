@@ -3,22 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/oauthkit/authserver/authserver"
-	"github.com/oauthkit/authserver/authserver/djangodump"
 	"github.com/oauthkit/authserver/authserver/store"
 )
-
-// importBatch is how many users one store transaction (or one set of
-// Redis pipelines) imports.
-const importBatch = 1000
 
 // usersImport is `users import FILE|- [--dry-run] [--overwrite]`.
 func usersImport(flags *rootFlags) *cobra.Command {
@@ -43,13 +36,17 @@ each refused or skipped row go to stderr; no password hash is printed.`,
 			}
 			defer closeIn()
 			return runWithUsers(cmd, flags, func(ctx context.Context, u *authserver.Users) error {
-				sum, err := importDjango(ctx, u, in, opts, cmd.ErrOrStderr())
-				if sum != nil {
-					sum.print(cmd.ErrOrStderr(), opts.DryRun)
-					if !opts.DryRun && sum.total() > 0 {
-						audit(cmd, "users imported", "users_imported", "created", sum.created, "updated", sum.updated,
-							"unchanged", sum.unchanged, "skipped", sum.skipped, "refused", sum.refused)
-					}
+				w := cmd.ErrOrStderr()
+				sum, err := u.ImportDjango(ctx, in, opts, func(line string) { fmt.Fprintln(w, line) })
+				note := ""
+				if opts.DryRun {
+					note = " (dry run: nothing was changed)"
+				}
+				fmt.Fprintf(w, "created %d, updated %d, unchanged %d, skipped %d, refused %d%s\n",
+					sum.Created, sum.Updated, sum.Unchanged, sum.Skipped, sum.Refused, note)
+				if !opts.DryRun && sum != (authserver.ImportSummary{}) {
+					audit(cmd, "users imported", "users_imported", "created", sum.Created, "updated", sum.Updated,
+						"unchanged", sum.Unchanged, "skipped", sum.Skipped, "refused", sum.Refused)
 				}
 				return err
 			})
@@ -69,89 +66,4 @@ func openInput(cmd *cobra.Command, name string) (io.Reader, func(), error) {
 		return nil, nil, err
 	}
 	return bufio.NewReaderSize(f, 1<<16), func() { f.Close() }, nil
-}
-
-// importSummary counts what an import did.
-type importSummary struct {
-	created, updated, unchanged, skipped, refused int
-}
-
-func (s *importSummary) total() int {
-	return s.created + s.updated + s.unchanged + s.skipped + s.refused
-}
-
-func (s *importSummary) print(w io.Writer, dryRun bool) {
-	note := ""
-	if dryRun {
-		note = " (dry run: nothing was changed)"
-	}
-	fmt.Fprintf(w, "created %d, updated %d, unchanged %d, skipped %d, refused %d%s\n",
-		s.created, s.updated, s.unchanged, s.skipped, s.refused, note)
-}
-
-// importDjango reads the dump from in and imports it in batches, writing
-// one line per refused or skipped row to report. It returns what it did
-// so far, also with an error.
-func importDjango(ctx context.Context, u *authserver.Users, in io.Reader, opts store.ImportOptions, report io.Writer) (*importSummary, error) {
-	sum := &importSummary{}
-	dump := djangodump.NewReader(in)
-	batch := make([]store.ImportedUser, 0, importBatch)
-	rows := make([]int, 0, importBatch)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		res, err := u.Import(ctx, batch, opts)
-		if err != nil {
-			return err
-		}
-		for i, r := range res {
-			switch r.Action {
-			case store.ImportCreated:
-				sum.created++
-			case store.ImportUpdated:
-				sum.updated++
-			case store.ImportUnchanged:
-				sum.unchanged++
-			case store.ImportSkipped:
-				sum.skipped++
-				fmt.Fprintf(report, "skipped object %d (pk %s, %s): a user of that name exists here that was not imported from this pk (--overwrite replaces it)\n",
-					rows[i], batch[i].User.Claims[authserver.DjangoUserIDClaim], batch[i].User.Name)
-			}
-		}
-		batch, rows = batch[:0], rows[:0]
-		return nil
-	}
-	now := time.Now()
-	for {
-		obj, i, err := dump.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if errors.Is(err, djangodump.ErrRow) {
-			sum.refused++
-			fmt.Fprintf(report, "refused %v\n", err)
-			continue
-		}
-		if err != nil {
-			if ferr := flush(); ferr != nil {
-				return sum, ferr
-			}
-			return sum, err
-		}
-		user, err := authserver.DjangoUser(obj, now)
-		if err != nil {
-			sum.refused++
-			pk, _ := obj.Key()
-			fmt.Fprintf(report, "refused object %d (pk %s): %v\n", i, pk, err)
-			continue
-		}
-		batch, rows = append(batch, user), append(rows, i)
-		if len(batch) == importBatch {
-			if err := flush(); err != nil {
-				return sum, err
-			}
-		}
-	}
-	return sum, flush()
 }

@@ -65,6 +65,15 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser, opt
 	if opts.DryRun {
 		return results, nil
 	}
+	// Scripts are loaded once per batch so that the pipelines send their
+	// SHA1 rather than their text with every user (EVALSHA); a SCRIPT
+	// FLUSH in between fails the batch with NOSCRIPT, and a re-run
+	// finishes it.
+	for _, script := range []*redis.Script{claimIDScript, createUserScript, importUpdateScript} {
+		if err := script.Load(ctx, s.client).Err(); err != nil {
+			return nil, wrap("import users: load scripts", err)
+		}
+	}
 	if err := s.importCreate(ctx, planned, results); err != nil {
 		return nil, err
 	}
@@ -81,7 +90,7 @@ func (s *Store) importCreate(ctx context.Context, planned []store.User, results 
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, u := range planned {
 			if results[i].Action == store.ImportCreated {
-				claims[i] = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID)}, nameMember(u.Name))
+				claims[i] = claimIDScript.EvalSha(ctx, p, []string{s.userIDKey(u.ID)}, nameMember(u.Name))
 				p.SAdd(ctx, s.usersKey(), u.Name)
 			}
 		}
@@ -101,7 +110,7 @@ func (s *Store) importCreate(ctx context.Context, planned []store.User, results 
 			if err != nil {
 				return err
 			}
-			creates[i] = createUserScript.Eval(ctx, p, []string{s.userKey(planned[i].Name)}, fields...)
+			creates[i] = createUserScript.EvalSha(ctx, p, []string{s.userKey(planned[i].Name)}, fields...)
 		}
 		return nil
 	})
@@ -138,7 +147,7 @@ func (s *Store) importUpdate(ctx context.Context, users []store.ImportedUser, re
 				claims = string(b)
 			}
 			old := reads[i].Val()[userFieldPassword]
-			updates[i] = importUpdateScript.Eval(ctx, p, []string{s.userKey(users[i].User.Name)}, old, u.PasswordHash, boolField(u.Disabled), claims)
+			updates[i] = importUpdateScript.EvalSha(ctx, p, []string{s.userKey(users[i].User.Name)}, old, u.PasswordHash, boolField(u.Disabled), claims)
 		}
 		return nil
 	})
