@@ -28,7 +28,16 @@ type Client struct {
 	Grants     []string // grant types it may use
 	Scopes     []string // every scope it may be granted; the default grant
 	Audience   []string // aud of its tokens; empty means the server default
+	// TokenProfile adds the claims a kind of resource server expects:
+	// TokenProfileSimpleJWT, or "" for none.
+	TokenProfile string
 }
+
+// TokenProfileSimpleJWT makes access tokens that djangorestframework-
+// simplejwt accepts with its default claim settings: they carry
+// token_type "access" and user_id, the user's "user_id" claim (the Django
+// pk of an imported user), as a JSON number when it is an integer.
+const TokenProfileSimpleJWT = "simplejwt"
 
 // Allows reports whether the client may use grant.
 func (c *Client) Allows(grant string) bool { return slices.Contains(c.Grants, grant) }
