@@ -116,18 +116,16 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (bool, er
 // than argon2id (Django's default PBKDF2 iterations do) cost their own
 // time plus ours until the user's first login re-hashes them.
 func (h *Hasher) verifyDjango(ctx context.Context, encoded, password string) (bool, error) {
-	d, err := parseDjango(encoded)
-	if err != nil {
-		return false, err
-	}
+	d, parseErr := parseDjango(encoded)
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
 	defer h.release()
-	ok := d.check([]byte(password))
+	// A hash no format reads is refused, after the same dummy check.
+	ok := parseErr == nil && d.check([]byte(password))
 	p, salt, want, _ := decode(h.dummy)
 	argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(want)))
-	return ok, nil
+	return ok, parseErr
 }
 
 // NeedsRehash reports whether encoded was made with other parameters than

@@ -94,11 +94,8 @@ func newWorld(t *testing.T, py string) *world {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = "/usr/local/go/bin/go"
-	}
-	build := exec.Command(goTool, "build", "-o", filepath.Join(bin, "authserver"), "github.com/oauthkit/authserver/cmd/authserver")
+	// go test puts its own GOROOT/bin first on PATH.
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "authserver"), "github.com/oauthkit/authserver/cmd/authserver")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build authserver: %v\n%s", err, out)
 	}
