@@ -91,7 +91,7 @@ func TestDjangoHashesVerify(t *testing.T) {
 			if want := format != "unusable"; right != want {
 				t.Errorf("Verify(right password) = %v, want %v", right, want)
 			}
-			for _, wrong := range []string{"", "pässword 1 ünicodf", strings.ToUpper(djangoPassword), enc, enc[1:]} {
+			for _, wrong := range []string{"", "pässword 1 ünicodf", enc} {
 				if ok, err := h.Verify(ctx, enc, wrong); ok || err != nil {
 					t.Errorf("Verify(wrong password %q) = %v, %v; want false, nil", wrong, ok, err)
 				}
