@@ -33,6 +33,7 @@ type accessClaims struct {
 	ClientID string
 	Scope    []string
 	Extra    map[string]string // user claims; reserved names never reach here
+	Profile  string            // the client's TokenProfile
 }
 
 // appendJSON appends the claims as a JSON object. The output is a pure
@@ -70,10 +71,14 @@ func (c *accessClaims) appendJSON(b []byte) []byte {
 		b = append(b, `,"scope":`...)
 		b = appendString(b, strings.Join(c.Scope, " "))
 	}
+	simpleJWT := c.Profile == TokenProfileSimpleJWT
+	if simpleJWT {
+		b = appendSimpleJWT(b, c.Extra)
+	}
 	if len(c.Extra) > 0 {
 		names := make([]string, 0, len(c.Extra))
 		for k := range c.Extra {
-			if !IsReservedClaim(k) {
+			if !IsReservedClaim(k) && !(simpleJWT && (k == "token_type" || k == simpleJWTUserID)) {
 				names = append(names, k)
 			}
 		}
@@ -86,6 +91,25 @@ func (c *accessClaims) appendJSON(b []byte) []byte {
 		}
 	}
 	return append(b, '}')
+}
+
+// simpleJWTUserID is simplejwt's default USER_ID_CLAIM.
+const simpleJWTUserID = "user_id"
+
+// appendSimpleJWT appends the claims of TokenProfileSimpleJWT: token_type,
+// and user_id when the user has one (a client_credentials token has no
+// user), as a number when it is a decimal integer, as Django's pk is.
+func appendSimpleJWT(b []byte, extra map[string]string) []byte {
+	b = append(b, `,"token_type":"access"`...)
+	id, ok := extra[simpleJWTUserID]
+	if !ok {
+		return b
+	}
+	b = append(b, `,"user_id":`...)
+	if n, err := strconv.ParseInt(id, 10, 64); err == nil && strconv.FormatInt(n, 10) == id {
+		return strconv.AppendInt(b, n, 10)
+	}
+	return appendString(b, id)
 }
 
 const hexDigits = "0123456789abcdef"

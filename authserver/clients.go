@@ -32,7 +32,16 @@ type Client struct {
 	// endpoint, for access tokens of every client and its own refresh
 	// tokens.
 	Introspect bool
+	// TokenProfile adds the claims a kind of resource server expects:
+	// TokenProfileSimpleJWT, or "" for none.
+	TokenProfile string
 }
+
+// TokenProfileSimpleJWT makes access tokens that djangorestframework-
+// simplejwt accepts with its default claim settings: they carry
+// token_type "access" and user_id, the user's "user_id" claim (the Django
+// pk of an imported user), as a JSON number when it is an integer.
+const TokenProfileSimpleJWT = "simplejwt"
 
 // Allows reports whether the client may use grant.
 func (c *Client) Allows(grant string) bool { return slices.Contains(c.Grants, grant) }

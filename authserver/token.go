@@ -98,6 +98,7 @@ func (s *Server) audience(c *Client) []string {
 // issuedAt.
 func (s *Server) sign(c *accessClaims, issuedAt time.Time) (string, error) {
 	c.Issuer = s.opts.Issuer
+	c.Profile = s.clients[c.ClientID].TokenProfile
 	c.IssuedAt = issuedAt.Unix()
 	c.Expiry = issuedAt.Add(s.opts.AccessTTL).Unix()
 	payload := c.appendJSON(make([]byte, 0, 512))

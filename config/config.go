@@ -208,7 +208,14 @@ type Client struct {
 	// endpoint: for access tokens of every client, and for its own
 	// refresh tokens.
 	Introspect bool `mapstructure:"introspect"`
+	// TokenProfile adds claims that a kind of resource server expects:
+	// TokenProfileSimpleJWT, or "" for none.
+	TokenProfile string `mapstructure:"token_profile"`
 }
+
+// TokenProfileSimpleJWT adds the claims that djangorestframework-simplejwt
+// checks by default: token_type "access" and the user's user_id.
+const TokenProfileSimpleJWT = "simplejwt"
 
 // Default returns the configuration used when neither file nor environment
 // says otherwise: an embedded store under ./data, listening on loopback.

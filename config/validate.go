@@ -305,6 +305,9 @@ func (v *validator) client(name string, cl Client) {
 		}
 	}
 	v.audience(name+".audience", cl.Audience, false)
+	if cl.TokenProfile != "" && cl.TokenProfile != TokenProfileSimpleJWT {
+		v.add(name+".token_profile", "unknown profile %q (want %s, or nothing)", cl.TokenProfile, TokenProfileSimpleJWT)
+	}
 }
 
 // validScope reports whether s is a scope-token of RFC 6749 section 3.3.

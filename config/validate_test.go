@@ -125,6 +125,8 @@ func TestValidate(t *testing.T) {
 		},
 			[]string{"clients[1] (mobile-app).id"}},
 		{"client-unknown-grant", func(c *Config) { c.Clients[1].Grants = append(c.Clients[1].Grants, "implicit") }, []string{"clients[1] (billing-worker).grants"}},
+		{"valid-token-profile", func(c *Config) { c.Clients[0].TokenProfile = TokenProfileSimpleJWT }, nil},
+		{"client-unknown-token-profile", func(c *Config) { c.Clients[0].TokenProfile = "drf-jwt" }, []string{"clients[0] (mobile-app).token_profile"}},
 		{"client-no-grants", func(c *Config) { c.Clients[1].Grants = nil }, []string{"clients[1] (billing-worker).grants"}},
 		{"public-client-with-secret", func(c *Config) { c.Clients[0].SecretHash = testSecretHash }, []string{"clients[0] (mobile-app).secret_hash"}},
 		{"public-client-credentials", func(c *Config) { c.Clients[0].Grants = append(c.Clients[0].Grants, GrantClientCredentials) },

@@ -1,5 +1,6 @@
 // Package password hashes and checks user passwords with argon2id, in the
-// PHC string format, and bounds how many hashes run at once so that a flood
+// PHC string format, also checks the hashes of users imported from Django
+// (django.go) until their first login re-hashes them, and bounds how many hashes run at once so that a flood
 // of logins cannot starve the rest of the server.
 package password
 
@@ -97,7 +98,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (bool, er
 	}
 	p, salt, want, err := decode(encoded)
 	if err != nil {
-		return false, err
+		return h.verifyDjango(ctx, encoded, password)
 	}
 	if err := h.acquire(ctx); err != nil {
 		return false, err
@@ -107,8 +108,29 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (bool, er
 	return subtle.ConstantTimeCompare(got, want) == 1 && known, nil
 }
 
+// verifyDjango checks password against a hash imported from Django (see
+// Identify). The check is followed by the dummy argon2id check, in the
+// same slot, so that no format costs less than our own hash: a weak
+// imported format (few PBKDF2 iterations, an unusable password) must not
+// tell who was imported, nor speed up guessing. Formats that cost more
+// than argon2id (Django's default PBKDF2 iterations do) cost their own
+// time plus ours until the user's first login re-hashes them.
+func (h *Hasher) verifyDjango(ctx context.Context, encoded, password string) (bool, error) {
+	d, parseErr := parseDjango(encoded)
+	if err := h.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer h.release()
+	// A hash no format reads is refused, after the same dummy check.
+	ok := parseErr == nil && d.check([]byte(password))
+	p, salt, want, _ := decode(h.dummy)
+	argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(want)))
+	return ok, parseErr
+}
+
 // NeedsRehash reports whether encoded was made with other parameters than
-// the Hasher's, so that a successful login can upgrade it.
+// the Hasher's, or in another format (any of Django's), so that a
+// successful login can upgrade it.
 func (h *Hasher) NeedsRehash(encoded string) bool {
 	p, _, _, err := decode(encoded)
 	return err != nil || p != h.params

@@ -20,7 +20,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -357,4 +359,91 @@ type RevokedTokens interface {
 	RevokeToken(ctx context.Context, jti string, until time.Time) error
 	// IsRevoked reports whether jti is denied at now.
 	IsRevoked(ctx context.Context, jti string, now time.Time) (bool, error)
+}
+
+// Importer creates or updates users in batches, for `users import`: one
+// transaction (or a few pipelines) per batch rather than one per user.
+// It is a separate interface so that a store need not offer it.
+type Importer interface {
+	// ImportUsers applies PlanImport to each user against the stored user
+	// of the same name and returns one result per user, in order. A
+	// backend may lose a race with a concurrent change to one user (a
+	// login re-hashing its password): that user is then Skipped.
+	ImportUsers(ctx context.Context, users []ImportedUser, opts ImportOptions) ([]ImportResult, error)
+}
+
+// ImportOptions modify ImportUsers.
+type ImportOptions struct {
+	Overwrite bool // update users that did not come from the same record
+	DryRun    bool // plan and report, change nothing
+}
+
+// ImportedUser is a user read from another system.
+type ImportedUser struct {
+	// User is stored as it is if no user has its name (ID is then the new
+	// user's id); on an update, ID and Created stay the stored user's.
+	User User
+	// Key names the claim that identifies the source record (Django's
+	// pk is kept as "user_id"): a stored user whose claim Key differs is
+	// not this record's, and is only overwritten when asked to.
+	Key string
+}
+
+// ImportAction says what ImportUsers did to one user.
+type ImportAction int
+
+// Actions of ImportUsers.
+const (
+	ImportCreated   ImportAction = iota + 1
+	ImportUpdated                // the stored user came from the same record and changed
+	ImportUnchanged              // the stored user came from the same record and is the same
+	ImportSkipped                // the name is another user's, and overwrite was not asked
+)
+
+// ImportResult is the outcome of importing one user.
+type ImportResult struct {
+	Action ImportAction
+	UserID string // the stored user's id
+	// EndSessions reports that the password hash was replaced or the user
+	// disabled: the caller revokes the user's families.
+	EndSessions bool
+	// Enabled reports that a disabled user is enabled by the import: the
+	// caller enables it through SetDisabled too, so that every mark a
+	// backend keeps of the disabled state is cleared in its own step.
+	Enabled bool
+}
+
+// PlanImport decides what importing in does to existing (nil: no user of
+// that name) and returns the user to store. The rules, in order:
+//   - no existing user: create in.User;
+//   - existing's claim in.Key differs from in.User's and overwrite is
+//     false: skip (a user created here, or another record's);
+//   - otherwise update claims and disabled from in.User. The password hash
+//     is replaced unless the stored one is a PHC string ("$…", what this
+//     server writes when a login re-hashes it or `users passwd` sets it)
+//     and overwrite is false: once a user's password lives here, a
+//     re-import does not bring back the old one.
+func PlanImport(existing *User, in ImportedUser, overwrite bool) (User, ImportResult) {
+	if existing == nil {
+		return in.User, ImportResult{Action: ImportCreated, UserID: in.User.ID}
+	}
+	res := ImportResult{Action: ImportSkipped, UserID: existing.ID}
+	same := existing.Claims[in.Key] != "" && existing.Claims[in.Key] == in.User.Claims[in.Key]
+	if !same && !overwrite {
+		return *existing, res
+	}
+	u := in.User
+	u.ID, u.Created = existing.ID, existing.Created
+	if strings.HasPrefix(existing.PasswordHash, "$") && !overwrite {
+		u.PasswordHash = existing.PasswordHash
+	}
+	switch {
+	case u.PasswordHash != existing.PasswordHash, u.Disabled != existing.Disabled, !maps.Equal(u.Claims, existing.Claims):
+		res.Action = ImportUpdated
+	default:
+		res.Action = ImportUnchanged
+	}
+	res.EndSessions = u.PasswordHash != existing.PasswordHash || u.Disabled && !existing.Disabled
+	res.Enabled = existing.Disabled && !u.Disabled
+	return u, res
 }

@@ -26,6 +26,7 @@ func commandUsers(flags *rootFlags) *cobra.Command {
 			func(ctx context.Context, u *authserver.Users, name string) (int, error) { return u.Delete(ctx, name) }),
 		usersUnlock(flags),
 		usersList(flags),
+		usersImport(flags),
 	)
 	return cmd
 }

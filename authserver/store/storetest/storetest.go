@@ -77,6 +77,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UserSetPassword", testUserSetPassword},
 		{"UserSetDisabled", testUserSetDisabled},
 		{"UserDelete", testUserDelete},
+		{"ImportUsers", testImportUsers},
 		{"FamilyCreateGet", testFamilyCreateGet},
 		{"FamilyExpiry", testFamilyExpiry},
 		{"FamilyRevoke", testFamilyRevoke},
