@@ -197,8 +197,13 @@ type Client struct {
 	Public bool `mapstructure:"public"`
 	// SecretHash is "sha256:" followed by the unpadded base64url SHA-256 of
 	// the client secret (package clientsecret). Redacted hides it.
-	SecretHash string   `mapstructure:"secret_hash"`
-	Grants     []string `mapstructure:"grants"`
+	SecretHash string `mapstructure:"secret_hash"`
+	// SecretHashes are further live secrets of the client, beside
+	// SecretHash: to rotate a secret, add the new hash here, deploy the
+	// new secret to the client, then remove the old hash. Redacted hides
+	// them.
+	SecretHashes []string `mapstructure:"secret_hashes"`
+	Grants       []string `mapstructure:"grants"`
 	// Scopes are the scopes the client may request; a request without
 	// scope gets all of them.
 	Scopes []string `mapstructure:"scopes"`
@@ -282,6 +287,9 @@ func (c Config) Redacted() Config {
 	redactOrClear(&out.Keys.EncryptionKey, out.Keys.EncryptionKeyFile)
 	for i := range out.Clients {
 		redact(&out.Clients[i].SecretHash)
+		for j := range out.Clients[i].SecretHashes {
+			redact(&out.Clients[i].SecretHashes[j])
+		}
 	}
 	return out
 }
@@ -307,9 +315,22 @@ func (c Config) clone() Config {
 	out.Tokens.Audience = slices.Clone(c.Tokens.Audience)
 	out.Clients = slices.Clone(c.Clients)
 	for i, cl := range out.Clients {
+		out.Clients[i].SecretHashes = slices.Clone(cl.SecretHashes)
 		out.Clients[i].Grants = slices.Clone(cl.Grants)
 		out.Clients[i].Scopes = slices.Clone(cl.Scopes)
 		out.Clients[i].Audience = slices.Clone(cl.Audience)
+	}
+	return out
+}
+
+// SecretHashList returns every live secret hash of the client:
+// SecretHash, then SecretHashes, without empty entries or repeats.
+func (c Client) SecretHashList() []string {
+	var out []string
+	for _, h := range append([]string{c.SecretHash}, c.SecretHashes...) {
+		if h != "" && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
 	}
 	return out
 }

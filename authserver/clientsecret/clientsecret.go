@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -58,4 +59,17 @@ func Decode(hash string) ([]byte, error) {
 		return nil, fmt.Errorf("secret hash holds %d bytes, want %d", len(sum), sha256.Size)
 	}
 	return sum, nil
+}
+
+// idLabel separates the ids of secret hashes from any other use of
+// SHA-256 over them.
+const idLabel = "authserver client secret id v1\x00"
+
+// ID returns a short name for the secret behind hash: 8 hex digits of the
+// SHA-256 of a label and the hash. Neither the secret nor its hash can be
+// recovered from it, so it may appear in logs, metrics and `config check`,
+// where it tells an operator which of a client's secrets is in use.
+func ID(hash string) string {
+	sum := sha256.Sum256([]byte(idLabel + hash))
+	return hex.EncodeToString(sum[:4])
 }
