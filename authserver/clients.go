@@ -23,15 +23,15 @@ const (
 // Client is a registered OAuth2 client.
 type Client struct {
 	ID         string
-	Public     bool     // no secret: authenticates with client_id alone
-	SecretHash string   // from package clientsecret; empty for public clients
+	Public     bool   // no secret: authenticates with client_id alone
+	SecretHash string // from package clientsecret; empty for public clients
 	// SecretHashes are further live secrets, beside SecretHash: during a
 	// rotation the client holds either the old secret or the new one, and
 	// both authenticate until the old one is removed.
 	SecretHashes []string
-	Grants     []string // grant types it may use
-	Scopes     []string // every scope it may be granted; the default grant
-	Audience   []string // aud of its tokens; empty means the server default
+	Grants       []string // grant types it may use
+	Scopes       []string // every scope it may be granted; the default grant
+	Audience     []string // aud of its tokens; empty means the server default
 	// Introspect lets a confidential client call the introspection
 	// endpoint, for access tokens of every client and its own refresh
 	// tokens.

@@ -147,7 +147,9 @@ func TestValidate(t *testing.T) {
 			[]string{"clients[1] (billing-worker).secret_hash"}},
 		{"secret-hash-placeholder", func(c *Config) { c.Clients[1].SecretHash = "REDACTED" }, []string{"clients[1] (billing-worker).secret_hash"}},
 		{"two-live-secrets", func(c *Config) { c.Clients[1].SecretHashes = []string{testSecretHash2} }, nil},
-		{"secret-hashes-only", func(c *Config) { c.Clients[1].SecretHash, c.Clients[1].SecretHashes = "", []string{testSecretHash, testSecretHash2} }, nil},
+		{"secret-hashes-only", func(c *Config) {
+			c.Clients[1].SecretHash, c.Clients[1].SecretHashes = "", []string{testSecretHash, testSecretHash2}
+		}, nil},
 		{"secret-hashes-bad", func(c *Config) { c.Clients[1].SecretHashes = []string{"sha256:short"} }, []string{"clients[1] (billing-worker).secret_hashes[0]"}},
 		{"secret-hashes-empty-entry", func(c *Config) { c.Clients[1].SecretHashes = []string{""} }, []string{"clients[1] (billing-worker).secret_hashes[0]"}},
 		{"secret-hashes-placeholder", func(c *Config) { c.Clients[1].SecretHashes = []string{"REDACTED"} }, []string{"clients[1] (billing-worker).secret_hashes[0]"}},
