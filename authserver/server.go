@@ -62,6 +62,10 @@ type Options struct {
 	Signer     Signer
 	Hasher     *password.Hasher
 	RefreshKey []byte // from DeriveRefreshKey
+	// PreviousRefreshKeys are derived from keys.previous_encryption_keys:
+	// refresh tokens under them are still accepted, and each refresh
+	// issues its successor under RefreshKey.
+	PreviousRefreshKeys [][]byte
 
 	// StoreTimeout bounds every store call of a request (default 2s).
 	StoreTimeout time.Duration
@@ -115,7 +119,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:    opts,
 		clients: clients,
-		refresh: refreshCodec{macKey: opts.RefreshKey},
+		refresh: refreshCodec{macKeys: append([][]byte{opts.RefreshKey}, opts.PreviousRefreshKeys...)},
 		log:     opts.Logger,
 		audit:   audit,
 		now:     opts.Now,

@@ -157,6 +157,16 @@ type Keys struct {
 	// EncryptionKeyFile names a file holding the encryption key. Load
 	// reads it once into EncryptionKey; setting both is an error.
 	EncryptionKeyFile string `mapstructure:"encryption_key_file"`
+	// PreviousEncryptionKeys are key-encryption keys that open what they
+	// sealed and verify the refresh tokens issued under them, but never
+	// seal: the keys being retired by a rotation, or a new key being
+	// introduced before it becomes EncryptionKey. Secrets: Redacted hides
+	// them.
+	PreviousEncryptionKeys []string `mapstructure:"previous_encryption_keys"`
+	// PreviousEncryptionKeysFile names a file holding the previous keys,
+	// one per line. Load reads it once into PreviousEncryptionKeys;
+	// setting both is an error.
+	PreviousEncryptionKeysFile string `mapstructure:"previous_encryption_keys_file"`
 	// Signer is the RS256 signing backend: "go" (crypto/rsa) or
 	// "openssl" (libcrypto, in a binary built with -tags openssl).
 	Signer string `mapstructure:"signer"`
@@ -285,6 +295,12 @@ func (c Config) Redacted() Config {
 	out := c.clone()
 	redactOrClear(&out.Store.Redis.Password, out.Store.Redis.PasswordFile)
 	redactOrClear(&out.Keys.EncryptionKey, out.Keys.EncryptionKeyFile)
+	if out.Keys.PreviousEncryptionKeysFile != "" {
+		out.Keys.PreviousEncryptionKeys = nil
+	}
+	for i := range out.Keys.PreviousEncryptionKeys {
+		redact(&out.Keys.PreviousEncryptionKeys[i])
+	}
 	for i := range out.Clients {
 		redact(&out.Clients[i].SecretHash)
 		for j := range out.Clients[i].SecretHashes {
@@ -313,6 +329,7 @@ func (c Config) clone() Config {
 	out := c
 	out.Store.Redis.Addrs = slices.Clone(c.Store.Redis.Addrs)
 	out.Tokens.Audience = slices.Clone(c.Tokens.Audience)
+	out.Keys.PreviousEncryptionKeys = slices.Clone(c.Keys.PreviousEncryptionKeys)
 	out.Clients = slices.Clone(c.Clients)
 	for i, cl := range out.Clients {
 		out.Clients[i].SecretHashes = slices.Clone(cl.SecretHashes)

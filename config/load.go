@@ -64,7 +64,7 @@ func Load(file string, environ []string) (Config, error) {
 	if err := v.Unmarshal(&cfg, strict); err != nil {
 		return Config{}, fmt.Errorf("decode config: %w", err)
 	}
-	if problems := readSecretFiles(&cfg); len(problems) > 0 {
+	if problems := append(readSecretFiles(&cfg), readPreviousKeysFile(&cfg)...); len(problems) > 0 {
 		return Config{}, &Error{Problems: problems}
 	}
 	if err := cfg.Validate(); err != nil {

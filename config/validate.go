@@ -227,6 +227,14 @@ func (v *validator) keys(k Keys) {
 			v.add("keys.encryption_key", "%v", err)
 		}
 	}
+	for i, p := range k.PreviousEncryptionKeys {
+		key := fmt.Sprintf("keys.previous_encryption_keys[%d]", i)
+		if p == redacted {
+			v.add(key, "holds the %s placeholder of redacted output: set the real key", redacted)
+		} else if _, err := DecodeEncryptionKey(p); err != nil {
+			v.add(key, "%v", err)
+		}
+	}
 	v.oneOf("keys.signer", k.Signer, "go", "openssl")
 }
 

@@ -25,7 +25,10 @@ type app struct {
 	cfg   config.Config
 	store store.Store
 	kek   []byte
-	log   *slog.Logger
+	// previous are keys.previous_encryption_keys: they open and verify,
+	// never seal or issue.
+	previous [][]byte
+	log      *slog.Logger
 }
 
 // configEnv names the configuration file when --config is not given.
@@ -95,6 +98,10 @@ func (a *app) open() error {
 		return err
 	}
 	a.kek = kek
+	if a.previous, err = a.cfg.Keys.DecodePreviousEncryptionKeys(); err != nil {
+		a.store.Close()
+		return err
+	}
 	return nil
 }
 
@@ -139,7 +146,7 @@ func (a *app) users() (*authserver.Users, error) {
 // keys.signer for a server; the CLI never signs and passes "" (Go), so
 // that it works from any build.
 func (a *app) keyManager(log *slog.Logger, signer string) (*keys.Manager, error) {
-	sealer, err := keys.NewSealer(a.kek)
+	sealer, err := keys.NewSealer(a.kek, a.previous...)
 	if err != nil {
 		return nil, err
 	}
@@ -181,4 +188,20 @@ func newLogger(w io.Writer, text bool) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, nil))
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// refreshKeys derives the refresh-token MAC keys of the keyring: the
+// current one, which issues, and one per previous key, which only verify.
+func (a *app) refreshKeys() (current []byte, previous [][]byte, err error) {
+	if current, err = authserver.DeriveRefreshKey(a.kek); err != nil {
+		return nil, nil, err
+	}
+	for _, p := range a.previous {
+		k, err := authserver.DeriveRefreshKey(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		previous = append(previous, k)
+	}
+	return current, previous, nil
 }

@@ -102,7 +102,7 @@ func newServer(a *app, km *keys.Manager) (*authserver.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	refreshKey, err := authserver.DeriveRefreshKey(a.kek)
+	refreshKey, previousKeys, err := a.refreshKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,10 @@ func newServer(a *app, km *keys.Manager) (*authserver.Server, error) {
 		Signer:         km,
 		Hasher:         hasher,
 		RefreshKey:     refreshKey,
-		Logger:         a.log,
+		// Refresh tokens issued under a previous key keep working until
+		// their next refresh, which issues them under the current one.
+		PreviousRefreshKeys: previousKeys,
+		Logger:              a.log,
 	})
 }
 
