@@ -19,8 +19,9 @@ const EnvPrefix = "AUTHSERVER_"
 
 // Load returns the configuration made of the defaults, then the YAML file
 // (if file is not empty), then the AUTHSERVER_ variables of environ (pass
-// os.Environ()), then the secrets named by keys.encryption_key_file and
-// store.redis.password_file, and validates it.
+// os.Environ()), then the secrets named by keys.encryption_key_file,
+// keys.previous_encryption_keys_file and store.redis.password_file, and
+// validates it.
 //
 // A file that cannot be read or parsed is an error naming the file. Unknown
 // keys and values of the wrong type, in the file or the environment, are
