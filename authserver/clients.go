@@ -54,18 +54,6 @@ type liveSecret struct {
 	id  string
 }
 
-// secretHashes returns every configured hash of c, SecretHash first,
-// without repeats.
-func (c *Client) secretHashes() []string {
-	var out []string
-	for _, h := range append([]string{c.SecretHash}, c.SecretHashes...) {
-		if h != "" && !slices.Contains(out, h) {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
 // clientRegistry authenticates clients from the configured set.
 type clientRegistry map[string]registeredClient
 
@@ -84,7 +72,7 @@ func newClientRegistry(clients []Client) (clientRegistry, error) {
 			return nil, fmt.Errorf("register client %q: a public client cannot introspect", c.ID)
 		}
 		rc := registeredClient{Client: c}
-		hashes := c.secretHashes()
+		hashes := clientsecret.Live(c.SecretHash, c.SecretHashes)
 		switch {
 		case c.Public && len(hashes) > 0:
 			return nil, fmt.Errorf("register client %q: a public client has no secret", c.ID)

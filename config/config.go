@@ -14,6 +14,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/oauthkit/authserver/authserver/clientsecret"
 )
 
 // Store drivers accepted in store.driver.
@@ -343,11 +345,5 @@ func (c Config) clone() Config {
 // SecretHashList returns every live secret hash of the client:
 // SecretHash, then SecretHashes, without empty entries or repeats.
 func (c Client) SecretHashList() []string {
-	var out []string
-	for _, h := range append([]string{c.SecretHash}, c.SecretHashes...) {
-		if h != "" && !slices.Contains(out, h) {
-			out = append(out, h)
-		}
-	}
-	return out
+	return clientsecret.Live(c.SecretHash, c.SecretHashes)
 }

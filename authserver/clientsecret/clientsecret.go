@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -72,4 +73,17 @@ const idLabel = "authserver client secret id v1\x00"
 func ID(hash string) string {
 	sum := sha256.Sum256([]byte(idLabel + hash))
 	return hex.EncodeToString(sum[:4])
+}
+
+// Live returns a client's live secret hashes, secretHash (the
+// configuration's secret_hash) first and then more (secret_hashes),
+// without empty entries or repeats: any of them authenticates the client.
+func Live(secretHash string, more []string) []string {
+	var out []string
+	for _, h := range append([]string{secretHash}, more...) {
+		if h != "" && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
