@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A refresh token is base64url of
@@ -60,7 +62,12 @@ type refreshToken struct {
 
 // refreshCodec issues refresh tokens under macKeys[0] and accepts those
 // of every key of macKeys.
-type refreshCodec struct{ macKeys [][]byte }
+type refreshCodec struct {
+	macKeys [][]byte
+	// presented counts the tokens parse accepts, per key of macKeys; nil
+	// counts nothing.
+	presented []prometheus.Counter
+}
 
 func mac(key, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
@@ -111,12 +118,15 @@ func (c refreshCodec) parse(s string) (refreshToken, error) {
 	}
 	// Every key is tried, whichever matches, so the time taken says
 	// nothing about which one did.
-	valid := 0
-	for _, key := range c.macKeys {
-		valid |= subtle.ConstantTimeCompare(mac(key, raw[:refreshBodyLen]), raw[refreshBodyLen:])
+	matched := -1
+	for i, key := range c.macKeys {
+		matched = subtle.ConstantTimeSelect(subtle.ConstantTimeCompare(mac(key, raw[:refreshBodyLen]), raw[refreshBodyLen:]), i, matched)
 	}
-	if valid != 1 {
+	if matched < 0 {
 		return refreshToken{}, errBadRefreshToken
+	}
+	if c.presented != nil {
+		c.presented[matched].Inc()
 	}
 	return refreshToken{
 		text:       s,
@@ -174,6 +184,7 @@ func (c refreshCodec) openSuccessor(t refreshToken, sealed []byte) (refreshToken
 	if err != nil {
 		return refreshToken{}, fmt.Errorf("open successor: %w", err)
 	}
+	c.presented = nil // the server's own successor, not a presented token
 	return c.parse(b64url.EncodeToString(plain))
 }
 

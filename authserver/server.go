@@ -66,6 +66,10 @@ type Options struct {
 	// refresh tokens under them are still accepted, and each refresh
 	// issues its successor under RefreshKey.
 	PreviousRefreshKeys [][]byte
+	// RefreshKeyIDs are the ids (keys.KEKID) of the keys RefreshKey and
+	// PreviousRefreshKeys derive from, in that order: the label of
+	// authserver_refresh_tokens_presented_total. Optional.
+	RefreshKeyIDs []string
 
 	// StoreTimeout bounds every store call of a request (default 2s).
 	StoreTimeout time.Duration
@@ -119,7 +123,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:    opts,
 		clients: clients,
-		refresh: refreshCodec{macKeys: append([][]byte{opts.RefreshKey}, opts.PreviousRefreshKeys...)},
+		refresh: newRefreshCodec(m, opts.RefreshKeyIDs, opts.RefreshKey, opts.PreviousRefreshKeys...),
 		log:     opts.Logger,
 		audit:   audit,
 		now:     opts.Now,

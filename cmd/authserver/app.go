@@ -190,6 +190,16 @@ func newLogger(w io.Writer, text bool) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, nil))
 }
 
+// kekIDs returns the ids of keys.encryption_key and of each previous key,
+// in order.
+func (a *app) kekIDs() []string {
+	ids := []string{keys.KEKID(a.kek)}
+	for _, p := range a.previous {
+		ids = append(ids, keys.KEKID(p))
+	}
+	return ids
+}
+
 // refreshKeys derives the refresh-token MAC keys of the keyring: the
 // current one, which issues, and one per previous key, which only verify.
 func (a *app) refreshKeys() (current []byte, previous [][]byte, err error) {

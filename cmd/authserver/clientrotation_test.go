@@ -65,11 +65,16 @@ func clientCredentials(base, secret string) int {
 }
 
 // secretUses sums authserver_client_secret_used_total of svc's secret id
-// over the replicas' admin listeners.
+// over the replicas.
 func (d *deployment) secretUses(id string) int {
 	d.t.Helper()
+	return d.metric(`authserver_client_secret_used_total{client_id="svc",secret="` + id + `"}`)
+}
+
+// metric sums the value of one series over the replicas' admin listeners.
+func (d *deployment) metric(series string) int {
+	d.t.Helper()
 	total := 0
-	prefix := `authserver_client_secret_used_total{client_id="svc",secret="` + id + `"} `
 	for _, s := range d.replicas {
 		resp, err := http.Get(s.admin + "/metrics")
 		if err != nil {
@@ -77,7 +82,7 @@ func (d *deployment) secretUses(id string) int {
 		}
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
 				n, _ := strconv.ParseFloat(v, 64)
 				total += int(n)
 			}

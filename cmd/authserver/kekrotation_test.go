@@ -100,7 +100,18 @@ func TestKEKRotationUnderLoad(t *testing.T) {
 				!strings.Contains(out, "previous encryption key "+id1+": no sealed record needs it") {
 				t.Errorf("keys reseal report:\n%s", out)
 			}
+			// Every active session has moved to K2: no token under K1 is
+			// presented any more, until the idle session comes back.
+			k1Tokens := `authserver_refresh_tokens_presented_total{encryption_key="` + id1 + `"}`
+			before := d.metric(k1Tokens)
+			l.progress(5)
+			if after := d.metric(k1Tokens); after != before {
+				t.Errorf("tokens under K1 still presented after every session refreshed: %d then %d", before, after)
+			}
 			idle = mustRefresh(t, d.lb.srv.URL, idle, "a session idle since before the rotation")
+			if after := d.metric(k1Tokens); after != before+1 {
+				t.Errorf("the idle session's token under K1: counted %d then %d, want one more", before, after)
+			}
 
 			// 3. K1 removed.
 			for i := range d.replicas {

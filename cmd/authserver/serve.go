@@ -132,6 +132,7 @@ func newServer(a *app, km *keys.Manager) (*authserver.Server, error) {
 		// Refresh tokens issued under a previous key keep working until
 		// their next refresh, which issues them under the current one.
 		PreviousRefreshKeys: previousKeys,
+		RefreshKeyIDs:       a.kekIDs(),
 		Logger:              a.log,
 	})
 }
