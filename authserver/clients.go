@@ -23,11 +23,15 @@ const (
 // Client is a registered OAuth2 client.
 type Client struct {
 	ID         string
-	Public     bool     // no secret: authenticates with client_id alone
-	SecretHash string   // from package clientsecret; empty for public clients
-	Grants     []string // grant types it may use
-	Scopes     []string // every scope it may be granted; the default grant
-	Audience   []string // aud of its tokens; empty means the server default
+	Public     bool   // no secret: authenticates with client_id alone
+	SecretHash string // from package clientsecret; empty for public clients
+	// SecretHashes are further live secrets, beside SecretHash: during a
+	// rotation the client holds either the old secret or the new one, and
+	// both authenticate until the old one is removed.
+	SecretHashes []string
+	Grants       []string // grant types it may use
+	Scopes       []string // every scope it may be granted; the default grant
+	Audience     []string // aud of its tokens; empty means the server default
 	// Introspect lets a confidential client call the introspection
 	// endpoint, for access tokens of every client and its own refresh
 	// tokens.
@@ -46,10 +50,17 @@ const TokenProfileSimpleJWT = "simplejwt"
 // Allows reports whether the client may use grant.
 func (c *Client) Allows(grant string) bool { return slices.Contains(c.Grants, grant) }
 
-// registeredClient is a Client with its secret hash decoded once.
+// registeredClient is a Client with its secret hashes decoded once.
 type registeredClient struct {
 	*Client
-	secretSum []byte
+	secrets []liveSecret
+}
+
+// liveSecret is one secret a client may authenticate with: the SHA-256 of
+// the secret and an id that names it in logs and metrics.
+type liveSecret struct {
+	sum []byte
+	id  string
 }
 
 // clientRegistry authenticates clients from the configured set.
@@ -70,12 +81,19 @@ func newClientRegistry(clients []Client) (clientRegistry, error) {
 			return nil, fmt.Errorf("register client %q: a public client cannot introspect", c.ID)
 		}
 		rc := registeredClient{Client: c}
-		if !c.Public {
-			sum, err := clientsecret.Decode(c.SecretHash)
+		hashes := clientsecret.Live(c.SecretHash, c.SecretHashes)
+		switch {
+		case c.Public && len(hashes) > 0:
+			return nil, fmt.Errorf("register client %q: a public client has no secret", c.ID)
+		case !c.Public && len(hashes) == 0:
+			return nil, fmt.Errorf("register client %q: a confidential client needs a secret hash", c.ID)
+		}
+		for _, h := range hashes {
+			sum, err := clientsecret.Decode(h)
 			if err != nil {
 				return nil, fmt.Errorf("register client %q: %w", c.ID, err)
 			}
-			rc.secretSum = sum
+			rc.secrets = append(rc.secrets, liveSecret{sum: sum, id: clientsecret.ID(h)})
 		}
 		reg[c.ID] = rc
 	}
@@ -94,8 +112,9 @@ func invalidClient(description string) *Error {
 // introspection request: HTTP Basic (client_secret_basic, RFC 6749
 // §2.3.1, form-encoded id and secret), client_id and client_secret in the
 // body (client_secret_post), or client_id alone for a public client. Using
-// two methods at once is invalid_request.
-func (reg clientRegistry) authenticate(r *http.Request, p params) (*Client, error) {
+// two methods at once is invalid_request. secretID names the secret that
+// matched (empty for a public client).
+func (reg clientRegistry) authenticate(r *http.Request, p params) (client *Client, secretID string, err error) {
 	id, secret, basic := r.BasicAuth()
 	bodySecret, hasBodySecret := p["client_secret"]
 	switch {
@@ -104,39 +123,45 @@ func (reg clientRegistry) authenticate(r *http.Request, p params) (*Client, erro
 		id, err1 = url.QueryUnescape(id)
 		secret, err2 = url.QueryUnescape(secret)
 		if err1 != nil || err2 != nil {
-			return nil, invalidClient("malformed HTTP Basic credentials")
+			return nil, "", invalidClient("malformed HTTP Basic credentials")
 		}
 		if hasBodySecret {
-			return nil, invalidRequest("use one client authentication method, not both Basic and client_secret")
+			return nil, "", invalidRequest("use one client authentication method, not both Basic and client_secret")
 		}
 		if bid, ok := p["client_id"]; ok && bid != id {
-			return nil, invalidRequest("client_id does not match the authenticated client")
+			return nil, "", invalidRequest("client_id does not match the authenticated client")
 		}
 	case basicUsed(r):
-		return nil, invalidClient("malformed HTTP Basic credentials")
+		return nil, "", invalidClient("malformed HTTP Basic credentials")
 	case r.Header.Get("Authorization") != "":
-		return nil, invalidClient("unsupported Authorization scheme; use Basic")
+		return nil, "", invalidClient("unsupported Authorization scheme; use Basic")
 	default:
 		id, secret = p["client_id"], bodySecret
 		if id == "" {
-			return nil, invalidClient("client authentication required")
+			return nil, "", invalidClient("client authentication required")
 		}
 	}
 	rc, known := reg[id]
 	if !known {
 		sum := sha256.Sum256([]byte(secret))
 		subtle.ConstantTimeCompare(sum[:], dummySum)
-		return nil, invalidClient("client authentication failed")
+		return nil, "", invalidClient("client authentication failed")
 	}
 	if rc.Public {
 		if basic || hasBodySecret {
-			return nil, invalidClient("client authentication failed")
+			return nil, "", invalidClient("client authentication failed")
 		}
-		return rc.Client, nil
+		return rc.Client, "", nil
 	}
+	// Every live secret is compared, whichever matches: the time taken
+	// does not say which one the presented secret is.
 	sum := sha256.Sum256([]byte(secret))
-	if secret == "" || subtle.ConstantTimeCompare(sum[:], rc.secretSum) != 1 {
-		return nil, invalidClient("client authentication failed")
+	matched := -1
+	for i, ls := range rc.secrets {
+		matched = subtle.ConstantTimeSelect(subtle.ConstantTimeCompare(sum[:], ls.sum), i, matched)
 	}
-	return rc.Client, nil
+	if secret == "" || matched < 0 {
+		return nil, "", invalidClient("client authentication failed")
+	}
+	return rc.Client, rc.secrets[matched].id, nil
 }

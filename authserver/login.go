@@ -188,7 +188,7 @@ func (s *Server) accessTokenOnly(c *Client, user store.User, scope []string) (*t
 		return nil, err
 	}
 	claims := accessClaims{Subject: user.ID, Audience: s.audience(c), JTI: jti, ClientID: c.ID, Scope: scope, Extra: user.Claims}
-	tok, err := s.sign(&claims, s.now())
+	tok, err := s.sign(c, &claims, s.now())
 	if err != nil {
 		return nil, err
 	}

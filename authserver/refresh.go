@@ -7,11 +7,14 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // A refresh token is base64url of
@@ -23,6 +26,14 @@ import (
 // server issued it, so a forged or mangled token is refused without
 // touching the store and can never revoke a family. Only its SHA-256 is
 // stored.
+//
+// During a rotation of keys.encryption_key a token may carry the MAC of a
+// key derived from one of keys.previous_encryption_keys: parse tries the
+// MAC of every key of the ring (constant time, all of them, bounded by the
+// ring's size) rather than read a key id from the token, so the format,
+// and a binary from before the keyring, stay as they were. Each refresh
+// issues the successor under the current key. docs/security.md gives the
+// reasons.
 const (
 	refreshVersion = 1
 	familyIDLen    = 16
@@ -49,10 +60,17 @@ type refreshToken struct {
 	generation uint32
 }
 
-type refreshCodec struct{ macKey []byte }
+// refreshCodec issues refresh tokens under macKeys[0] and accepts those
+// of every key of macKeys.
+type refreshCodec struct {
+	macKeys [][]byte
+	// presented counts the tokens parse accepts, per key of macKeys; nil
+	// counts nothing.
+	presented []prometheus.Counter
+}
 
-func (c refreshCodec) mac(body []byte) []byte {
-	m := hmac.New(sha256.New, c.macKey)
+func mac(key, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write(body)
 	return m.Sum(nil)[:refreshMACLen]
 }
@@ -79,7 +97,7 @@ func (c refreshCodec) issue(familyID string, gen uint32) (refreshToken, error) {
 	if _, err := rand.Read(raw[1+familyIDLen+4:]); err != nil {
 		return refreshToken{}, fmt.Errorf("issue refresh token: %w", err)
 	}
-	raw = append(raw, c.mac(raw)...)
+	raw = append(raw, mac(c.macKeys[0], raw)...)
 	return refreshToken{text: b64url.EncodeToString(raw), raw: raw, familyID: familyID, generation: gen}, nil
 }
 
@@ -98,8 +116,17 @@ func (c refreshCodec) parse(s string) (refreshToken, error) {
 	if err != nil || len(raw) != refreshRawLen || raw[0] != refreshVersion {
 		return refreshToken{}, errBadRefreshToken
 	}
-	if !hmac.Equal(c.mac(raw[:refreshBodyLen]), raw[refreshBodyLen:]) {
+	// Every key is tried, whichever matches, so the time taken says
+	// nothing about which one did.
+	matched := -1
+	for i, key := range c.macKeys {
+		matched = subtle.ConstantTimeSelect(subtle.ConstantTimeCompare(mac(key, raw[:refreshBodyLen]), raw[refreshBodyLen:]), i, matched)
+	}
+	if matched < 0 {
 		return refreshToken{}, errBadRefreshToken
+	}
+	if c.presented != nil {
+		c.presented[matched].Inc()
 	}
 	return refreshToken{
 		text:       s,
@@ -157,6 +184,7 @@ func (c refreshCodec) openSuccessor(t refreshToken, sealed []byte) (refreshToken
 	if err != nil {
 		return refreshToken{}, fmt.Errorf("open successor: %w", err)
 	}
+	c.presented = nil // the server's own successor, not a presented token
 	return c.parse(b64url.EncodeToString(plain))
 }
 

@@ -11,7 +11,7 @@ import (
 // MAC check: it never panics, and the one token it accepts is the one the
 // codec issued (anything else would be a forgery or a second spelling).
 func FuzzRefreshParse(f *testing.F) {
-	c := refreshCodec{macKey: []byte("fuzz-refresh-mac-key-0123456789a")}
+	c := refreshCodec{macKeys: [][]byte{[]byte("fuzz-refresh-mac-key-0123456789a")}}
 	// The one genuine token is built from fixed bytes: every fuzzing
 	// worker runs this setup again and must know the same token.
 	raw := make([]byte, refreshBodyLen, refreshRawLen)
@@ -20,7 +20,7 @@ func FuzzRefreshParse(f *testing.F) {
 	}
 	raw[0] = refreshVersion
 	binary.BigEndian.PutUint32(raw[1+familyIDLen:], 7)
-	raw = append(raw, c.mac(raw)...)
+	raw = append(raw, mac(c.macKeys[0], raw)...)
 	fid := b64url.EncodeToString(raw[1 : 1+familyIDLen])
 	valid := refreshToken{text: b64url.EncodeToString(raw)}
 	if _, err := c.parse(valid.text); err != nil {

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/oauthkit/authserver/authserver/password"
@@ -61,6 +62,14 @@ type Options struct {
 	Signer     Signer
 	Hasher     *password.Hasher
 	RefreshKey []byte // from DeriveRefreshKey
+	// PreviousRefreshKeys are derived from keys.previous_encryption_keys:
+	// refresh tokens under them are still accepted, and each refresh
+	// issues its successor under RefreshKey.
+	PreviousRefreshKeys [][]byte
+	// RefreshKeyIDs are the ids (keys.KEKID) of the keys RefreshKey and
+	// PreviousRefreshKeys derive from, in that order: the label of
+	// authserver_refresh_tokens_presented_total. Optional.
+	RefreshKeyIDs []string
 
 	// StoreTimeout bounds every store call of a request (default 2s).
 	StoreTimeout time.Duration
@@ -74,12 +83,12 @@ type Options struct {
 // Server serves the OAuth2 endpoints.
 type Server struct {
 	opts     Options
-	clients  clientRegistry
+	clients  *clientSet // replaced as a whole by SetClients
 	refresh  refreshCodec
 	log      *slog.Logger
 	audit    *slog.Logger
 	now      func() time.Time
-	metadata []byte
+	metadata atomic.Pointer[[]byte] // rebuilt by SetClients
 	users    *Users
 	metrics  *metrics
 }
@@ -104,23 +113,24 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	clients, err := newClientRegistry(opts.Clients)
+	m := newMetrics(keyAge(opts.Signer, opts.Now))
+	audit := opts.Logger.With("log", "audit")
+	clients, err := newClientSet(opts.Clients, m, audit)
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	m := newMetrics(keyAge(opts.Signer, opts.Now))
 	opts.Store = observedStore{Store: opts.Store, m: m}
 	s := &Server{
 		opts:    opts,
 		clients: clients,
-		refresh: refreshCodec{macKey: opts.RefreshKey},
+		refresh: newRefreshCodec(m, opts.RefreshKeyIDs, opts.RefreshKey, opts.PreviousRefreshKeys...),
 		log:     opts.Logger,
-		audit:   opts.Logger.With("log", "audit"),
+		audit:   audit,
 		now:     opts.Now,
 		users:   NewUsers(opts.Store, opts.Hasher, opts.Now),
 		metrics: m,
 	}
-	s.metadata = s.buildMetadata()
+	s.metadata.Store(s.buildMetadata())
 	return s, nil
 }
 
@@ -178,10 +188,10 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ready\n"))
 }
 
-func (s *Server) buildMetadata() []byte {
+func (s *Server) buildMetadata() *[]byte {
 	base := strings.TrimSuffix(s.opts.Issuer, "/")
 	scopes := []string{}
-	for _, c := range s.opts.Clients {
+	for _, c := range s.clients.list() {
 		for _, sc := range c.Scopes {
 			if !slices.Contains(scopes, sc) {
 				scopes = append(scopes, sc)
@@ -203,13 +213,14 @@ func (s *Server) buildMetadata() []byte {
 		"response_types_supported":                         []string{},
 		"token_endpoint_auth_signing_alg_values_supported": []string{},
 	}, "", "  ")
-	return append(doc, '\n')
+	doc = append(doc, '\n')
+	return &doc
 }
 
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
-	w.Write(s.metadata)
+	w.Write(*s.metadata.Load())
 }
 
 // storeCtx bounds one store call.

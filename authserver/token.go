@@ -94,11 +94,11 @@ func (s *Server) audience(c *Client) []string {
 	return s.opts.Audience
 }
 
-// sign issues an access token for claims, with iat and exp set from
-// issuedAt.
-func (s *Server) sign(c *accessClaims, issuedAt time.Time) (string, error) {
+// sign issues an access token for claims of client cl, with iat and exp
+// set from issuedAt and the claims of cl's token profile.
+func (s *Server) sign(cl *Client, c *accessClaims, issuedAt time.Time) (string, error) {
 	c.Issuer = s.opts.Issuer
-	c.Profile = s.clients[c.ClientID].TokenProfile
+	c.Profile = cl.TokenProfile
 	c.IssuedAt = issuedAt.Unix()
 	c.Expiry = issuedAt.Add(s.opts.AccessTTL).Unix()
 	payload := c.appendJSON(make([]byte, 0, 512))
@@ -119,7 +119,7 @@ func (s *Server) clientCredentialsGrant(c *Client, p params) (*tokenResponse, er
 		return nil, err
 	}
 	claims := accessClaims{Subject: c.ID, Audience: s.audience(c), JTI: jti, ClientID: c.ID, Scope: scope}
-	tok, err := s.sign(&claims, s.now())
+	tok, err := s.sign(c, &claims, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (s *Server) passwordGrant(r *http.Request, c *Client, p params) (*tokenResp
 		return nil, err
 	}
 	claims := accessClaims{Subject: user.ID, Audience: s.audience(c), JTI: jti, ClientID: c.ID, Scope: scope, Extra: user.Claims}
-	tok, err := s.sign(&claims, now)
+	tok, err := s.sign(c, &claims, now)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +258,7 @@ func (s *Server) refreshGrant(r *http.Request, c *Client, p params) (*tokenRespo
 	}
 	scope = intersect(scope, c.Scopes)
 	claims := accessClaims{Subject: fam.UserID, Audience: s.audience(c), JTI: jtiFor(next), ClientID: c.ID, Scope: scope, Extra: fam.Claims}
-	tok, err := s.sign(&claims, fam.LastUsed)
+	tok, err := s.sign(c, &claims, fam.LastUsed)
 	if err != nil {
 		return nil, err
 	}

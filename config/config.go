@@ -14,6 +14,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/oauthkit/authserver/authserver/clientsecret"
 )
 
 // Store drivers accepted in store.driver.
@@ -157,6 +159,16 @@ type Keys struct {
 	// EncryptionKeyFile names a file holding the encryption key. Load
 	// reads it once into EncryptionKey; setting both is an error.
 	EncryptionKeyFile string `mapstructure:"encryption_key_file"`
+	// PreviousEncryptionKeys are key-encryption keys that open what they
+	// sealed and verify the refresh tokens issued under them, but never
+	// seal: the keys being retired by a rotation, or a new key being
+	// introduced before it becomes EncryptionKey. Secrets: Redacted hides
+	// them.
+	PreviousEncryptionKeys []string `mapstructure:"previous_encryption_keys"`
+	// PreviousEncryptionKeysFile names a file holding the previous keys,
+	// one per line. Load reads it once into PreviousEncryptionKeys;
+	// setting both is an error.
+	PreviousEncryptionKeysFile string `mapstructure:"previous_encryption_keys_file"`
 	// Signer is the RS256 signing backend: "go" (crypto/rsa) or
 	// "openssl" (libcrypto, in a binary built with -tags openssl).
 	Signer string `mapstructure:"signer"`
@@ -197,8 +209,13 @@ type Client struct {
 	Public bool `mapstructure:"public"`
 	// SecretHash is "sha256:" followed by the unpadded base64url SHA-256 of
 	// the client secret (package clientsecret). Redacted hides it.
-	SecretHash string   `mapstructure:"secret_hash"`
-	Grants     []string `mapstructure:"grants"`
+	SecretHash string `mapstructure:"secret_hash"`
+	// SecretHashes are further live secrets of the client, beside
+	// SecretHash: to rotate a secret, add the new hash here, deploy the
+	// new secret to the client, then remove the old hash. Redacted hides
+	// them.
+	SecretHashes []string `mapstructure:"secret_hashes"`
+	Grants       []string `mapstructure:"grants"`
 	// Scopes are the scopes the client may request; a request without
 	// scope gets all of them.
 	Scopes []string `mapstructure:"scopes"`
@@ -287,8 +304,17 @@ func (c Config) Redacted() Config {
 	out := c.clone()
 	redactOrClear(&out.Store.Redis.Password, out.Store.Redis.PasswordFile)
 	redactOrClear(&out.Keys.EncryptionKey, out.Keys.EncryptionKeyFile)
+	if out.Keys.PreviousEncryptionKeysFile != "" {
+		out.Keys.PreviousEncryptionKeys = nil
+	}
+	for i := range out.Keys.PreviousEncryptionKeys {
+		redact(&out.Keys.PreviousEncryptionKeys[i])
+	}
 	for i := range out.Clients {
 		redact(&out.Clients[i].SecretHash)
+		for j := range out.Clients[i].SecretHashes {
+			redact(&out.Clients[i].SecretHashes[j])
+		}
 	}
 	return out
 }
@@ -312,11 +338,19 @@ func (c Config) clone() Config {
 	out := c
 	out.Store.Redis.Addrs = slices.Clone(c.Store.Redis.Addrs)
 	out.Tokens.Audience = slices.Clone(c.Tokens.Audience)
+	out.Keys.PreviousEncryptionKeys = slices.Clone(c.Keys.PreviousEncryptionKeys)
 	out.Clients = slices.Clone(c.Clients)
 	for i, cl := range out.Clients {
+		out.Clients[i].SecretHashes = slices.Clone(cl.SecretHashes)
 		out.Clients[i].Grants = slices.Clone(cl.Grants)
 		out.Clients[i].Scopes = slices.Clone(cl.Scopes)
 		out.Clients[i].Audience = slices.Clone(cl.Audience)
 	}
 	return out
+}
+
+// SecretHashList returns every live secret hash of the client:
+// SecretHash, then SecretHashes, without empty entries or repeats.
+func (c Client) SecretHashList() []string {
+	return clientsecret.Live(c.SecretHash, c.SecretHashes)
 }

@@ -43,7 +43,7 @@ func problemKeys(t *testing.T, err error) []string {
 // normalize makes empty slices nil, since YAML cannot tell them apart.
 func normalize(c Config) Config {
 	c = c.clone()
-	for _, s := range []*[]string{&c.Store.Redis.Addrs, &c.Tokens.Audience} {
+	for _, s := range []*[]string{&c.Store.Redis.Addrs, &c.Tokens.Audience, &c.Keys.PreviousEncryptionKeys} {
 		if len(*s) == 0 {
 			*s = nil
 		}
@@ -52,7 +52,7 @@ func normalize(c Config) Config {
 		c.Clients = nil
 	}
 	for i := range c.Clients {
-		for _, s := range []*[]string{&c.Clients[i].Grants, &c.Clients[i].Scopes, &c.Clients[i].Audience} {
+		for _, s := range []*[]string{&c.Clients[i].SecretHashes, &c.Clients[i].Grants, &c.Clients[i].Scopes, &c.Clients[i].Audience} {
 			if len(*s) == 0 {
 				*s = nil
 			}

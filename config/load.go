@@ -19,8 +19,9 @@ const EnvPrefix = "AUTHSERVER_"
 
 // Load returns the configuration made of the defaults, then the YAML file
 // (if file is not empty), then the AUTHSERVER_ variables of environ (pass
-// os.Environ()), then the secrets named by keys.encryption_key_file and
-// store.redis.password_file, and validates it.
+// os.Environ()), then the secrets named by keys.encryption_key_file,
+// keys.previous_encryption_keys_file and store.redis.password_file, and
+// validates it.
 //
 // A file that cannot be read or parsed is an error naming the file. Unknown
 // keys and values of the wrong type, in the file or the environment, are
@@ -64,7 +65,7 @@ func Load(file string, environ []string) (Config, error) {
 	if err := v.Unmarshal(&cfg, strict); err != nil {
 		return Config{}, fmt.Errorf("decode config: %w", err)
 	}
-	if problems := readSecretFiles(&cfg); len(problems) > 0 {
+	if problems := append(readSecretFiles(&cfg), readPreviousKeysFile(&cfg)...); len(problems) > 0 {
 		return Config{}, &Error{Problems: problems}
 	}
 	if err := cfg.Validate(); err != nil {

@@ -90,7 +90,7 @@ func (c Config) SecretSources(environ []string) []SecretSource {
 		}
 		out = append(out, src)
 	}
-	return out
+	return append(out, c.previousKeysSource(environ))
 }
 
 func envSet(environ []string, name string) bool {

@@ -104,6 +104,7 @@ func TestSecretSources(t *testing.T) {
 	want := []SecretSource{
 		{"keys.encryption_key", "file " + kek + " (AUTHSERVER_KEYS_ENCRYPTION_KEY_FILE)"},
 		{"store.redis.password", "environment AUTHSERVER_STORE_REDIS_PASSWORD"},
+		{"keys.previous_encryption_keys", "not set"},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("SecretSources = %q, want %q", got, want)
@@ -113,7 +114,7 @@ func TestSecretSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = cfg.SecretSources(nil)
-	want = []SecretSource{{"keys.encryption_key", "not set"}, {"store.redis.password", "config file"}}
+	want = []SecretSource{{"keys.encryption_key", "not set"}, {"store.redis.password", "config file"}, {"keys.previous_encryption_keys", "not set"}}
 	if !slices.Equal(got, want) {
 		t.Errorf("SecretSources = %q, want %q", got, want)
 	}

@@ -227,6 +227,14 @@ func (v *validator) keys(k Keys) {
 			v.add("keys.encryption_key", "%v", err)
 		}
 	}
+	for i, p := range k.PreviousEncryptionKeys {
+		key := fmt.Sprintf("keys.previous_encryption_keys[%d]", i)
+		if p == redacted {
+			v.add(key, "holds the %s placeholder of redacted output: set the real key", redacted)
+		} else if _, err := DecodeEncryptionKey(p); err != nil {
+			v.add(key, "%v", err)
+		}
+	}
 	v.oneOf("keys.signer", k.Signer, "go", "openssl")
 }
 
@@ -281,17 +289,20 @@ func (v *validator) client(name string, cl Client) {
 			v.add(name+".grants", "unknown grant %q (want %s)", g, strings.Join(knownGrants, ", "))
 		}
 	}
+	hashes := cl.SecretHashList()
 	switch {
-	case cl.Public && cl.SecretHash != "":
-		v.add(name+".secret_hash", "must be empty for a public client (or set public: false)")
-	case !cl.Public && cl.SecretHash == "":
-		v.add(name+".secret_hash", "must be set for a confidential client: create one with `authserver clients new-secret`")
-	case cl.SecretHash == redacted:
-		v.add(name+".secret_hash", "holds the %s placeholder of redacted output: set the real hash", redacted)
-	case cl.SecretHash != "":
-		if _, err := clientsecret.Decode(cl.SecretHash); err != nil {
-			v.add(name+".secret_hash", "%v", err)
+	case cl.Public && len(hashes) > 0:
+		v.add(name+".secret_hash", "must be empty for a public client, and secret_hashes too (or set public: false)")
+	case !cl.Public && len(hashes) == 0:
+		v.add(name+".secret_hash", "must be set (or secret_hashes) for a confidential client: create one with `authserver clients new-secret`")
+	}
+	v.secretHash(name+".secret_hash", cl.SecretHash)
+	for i, h := range cl.SecretHashes {
+		key := fmt.Sprintf("%s.secret_hashes[%d]", name, i)
+		if h == "" {
+			v.add(key, "must not be empty")
 		}
+		v.secretHash(key, h)
 	}
 	if cl.Public && cl.Allows(GrantClientCredentials) {
 		v.add(name+".grants", "a public client cannot use client_credentials: it has no secret")
@@ -307,6 +318,17 @@ func (v *validator) client(name string, cl Client) {
 	v.audience(name+".audience", cl.Audience, false)
 	if cl.TokenProfile != "" && cl.TokenProfile != TokenProfileSimpleJWT {
 		v.add(name+".token_profile", "unknown profile %q (want %s, or nothing)", cl.TokenProfile, TokenProfileSimpleJWT)
+	}
+}
+
+func (v *validator) secretHash(key, h string) {
+	switch {
+	case h == redacted:
+		v.add(key, "holds the %s placeholder of redacted output: set the real hash", redacted)
+	case h != "":
+		if _, err := clientsecret.Decode(h); err != nil {
+			v.add(key, "%v", err)
+		}
 	}
 }
 

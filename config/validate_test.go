@@ -14,6 +14,9 @@ import (
 // "billing-secret-billing-secret-billing" (clientsecret.Hash).
 const testSecretHash = "sha256:nVV3dkKSOx1SlKV7o7GrGEQxE7sto4778xsQTZGteFU"
 
+// testSecretHash2 is a second valid secret_hash (the SHA-256 of "x").
+const testSecretHash2 = "sha256:LXEWQrcmsEQBYnyp-6wy9chTD7GQPMTbAiWHF5IaSIE"
+
 // validConfig is Default with a public and a confidential client.
 func validConfig() Config {
 	c := Default()
@@ -145,6 +148,14 @@ func TestValidate(t *testing.T) {
 		},
 			[]string{"clients[1] (billing-worker).secret_hash"}},
 		{"secret-hash-placeholder", func(c *Config) { c.Clients[1].SecretHash = "REDACTED" }, []string{"clients[1] (billing-worker).secret_hash"}},
+		{"two-live-secrets", func(c *Config) { c.Clients[1].SecretHashes = []string{testSecretHash2} }, nil},
+		{"secret-hashes-only", func(c *Config) {
+			c.Clients[1].SecretHash, c.Clients[1].SecretHashes = "", []string{testSecretHash, testSecretHash2}
+		}, nil},
+		{"secret-hashes-bad", func(c *Config) { c.Clients[1].SecretHashes = []string{"sha256:short"} }, []string{"clients[1] (billing-worker).secret_hashes[0]"}},
+		{"secret-hashes-empty-entry", func(c *Config) { c.Clients[1].SecretHashes = []string{""} }, []string{"clients[1] (billing-worker).secret_hashes[0]"}},
+		{"secret-hashes-placeholder", func(c *Config) { c.Clients[1].SecretHashes = []string{"REDACTED"} }, []string{"clients[1] (billing-worker).secret_hashes[0]"}},
+		{"public-client-with-secret-hashes", func(c *Config) { c.Clients[0].SecretHashes = []string{testSecretHash} }, []string{"clients[0] (mobile-app).secret_hash"}},
 		{"scope-with-space", func(c *Config) { c.Clients[0].Scopes[1] = "orders read" }, []string{"clients[0] (mobile-app).scopes[1]"}},
 		{"scope-empty", func(c *Config) { c.Clients[1].Scopes = []string{""} }, []string{"clients[1] (billing-worker).scopes[0]"}},
 		{"scope-with-quote", func(c *Config) { c.Clients[1].Scopes = []string{`a"b`} }, []string{"clients[1] (billing-worker).scopes[0]"}},

@@ -29,6 +29,9 @@ type keyRecord struct {
 	Activates time.Time `json:"activates,omitzero"`
 	Retires   time.Time `json:"retires,omitzero"`
 	SealedKey []byte    `json:"sealed_key"` // base64 in JSON
+	// KEK is the id (KEKID) of the key-encryption key that sealed
+	// SealedKey; empty in records written before the keyring.
+	KEK string `json:"kek,omitempty"`
 }
 
 // revokedRecord is the tombstone of a revoked key: no key material.
@@ -57,7 +60,7 @@ func Marshal(set Set, sealer *Sealer) ([]byte, error) {
 		rec.Keys = append(rec.Keys, keyRecord{
 			KID: k.kid, Alg: k.alg, State: k.state,
 			Created: k.created, Activates: k.activates, Retires: k.retires,
-			SealedKey: sealed,
+			SealedKey: sealed, KEK: sealer.KeyID(),
 		})
 	}
 	for _, kid := range set.Revoked() {
@@ -120,7 +123,7 @@ func (r keyRecord) open(sealer *Sealer) (Key, error) {
 	if r.State < Next || r.State > Retired {
 		return Key{}, fmt.Errorf("open key %s: no state", r.KID)
 	}
-	der, err := sealer.Open(r.SealedKey, []byte(r.KID))
+	der, _, err := sealer.OpenFrom(r.SealedKey, []byte(r.KID), r.KEK)
 	if err != nil {
 		return Key{}, fmt.Errorf("unseal key %s: %w", r.KID, err)
 	}

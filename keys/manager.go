@@ -170,7 +170,9 @@ func NewManager(st Store, sealer *Sealer, opts Options) *Manager {
 // replica stored one first, it loads the winner's set instead, so exactly
 // one first key exists across replicas. It then runs one maintenance step,
 // so that a replica that was down catches up at once: a next key whose
-// activation has passed is promoted and an overdue rotation is scheduled.
+// activation has passed is promoted and an overdue rotation is scheduled;
+// and it reseals the set if a record is sealed with a previous
+// key-encryption key (see Reseal).
 // A failure of that step is logged, not returned: the loaded set serves
 // and Run tries again.
 func (m *Manager) Init(ctx context.Context) error {
@@ -187,6 +189,11 @@ func (m *Manager) Init(ctx context.Context) error {
 	}
 	if err := m.maintain(ctx); err != nil {
 		m.log.Error("maintain signing keys", "err", err)
+	}
+	// A replica that starts with a new keys.encryption_key seals the set
+	// with it; the others find nothing left to do.
+	if _, err := m.Reseal(ctx); err != nil {
+		m.log.Error("reseal signing keys", "err", err)
 	}
 	if !m.Ready() {
 		m.log.Warn("key set has no active key: signing fails until one is promoted")

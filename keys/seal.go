@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,14 +16,17 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 )
 
 // KEKSize is the size in bytes of a key-encryption key (AES-256).
 const KEKSize = 32
 
 // The version byte that prefixes every sealed record, so that the format
-// (and one day a KEK identifier for KEK rotation) can change without
-// guessing.
+// can change without guessing. The id of the key-encryption key that
+// sealed a record is stored beside it (keyRecord.KEK), not in these
+// bytes, so that a binary from before the keyring still opens what a
+// newer one sealed with the same key.
 const (
 	// sealRawKEK records are sealed with keys.encryption_key itself, as
 	// every record was before sealDerived. They are opened, never written.
@@ -43,36 +47,90 @@ const sealLabel = "authserver key sealing v1"
 // another key id (the additional data differs).
 var ErrSealed = errors.New("wrong encryption key or corrupted record")
 
+// kekIDLabel separates key ids from any other hash of a
+// key-encryption key.
+const kekIDLabel = "authserver kek id v1\x00"
+
+// KEKID returns the id of a key-encryption key: 16 hex digits of the
+// SHA-256 of a label and the key. The key cannot be recovered from it, so
+// it may be stored beside each sealed record, logged and printed, which
+// tells an operator which key a record needs.
+func KEKID(kek []byte) string {
+	sum := sha256.Sum256(append([]byte(kekIDLabel), kek...))
+	return hex.EncodeToString(sum[:8])
+}
+
 // Sealer encrypts private keys at rest with AES-256-GCM under a key
 // derived with HKDF-SHA256 from a key-encryption key
-// (keys.encryption_key). It still opens records sealed with the
-// key-encryption key itself, as versions before the derivation wrote them.
-// It is safe for concurrent use.
+// (keys.encryption_key). It holds a ring of key-encryption keys: it seals
+// with the current one only and opens with any, so that records sealed
+// under a previous key (keys.previous_encryption_keys) stay readable until
+// they are sealed again. It still opens records sealed with a
+// key-encryption key itself, as versions before the derivation wrote
+// them. It is safe for concurrent use.
 type Sealer struct {
+	ring []sealKey // ring[0] seals; every one opens
+}
+
+// sealKey is one key-encryption key of the ring, expanded.
+type sealKey struct {
+	id     string
 	aead   cipher.AEAD // the derived key: seals and opens sealDerived
 	legacy cipher.AEAD // kek itself: opens sealRawKEK records only
 }
 
-// NewSealer returns a Sealer for kek, which must be exactly KEKSize bytes.
-// The Sealer keeps only the expanded ciphers, not a copy of kek.
-func NewSealer(kek []byte) (*Sealer, error) {
-	if len(kek) != KEKSize {
-		return nil, fmt.Errorf("create sealer: encryption key is %d bytes, want %d", len(kek), KEKSize)
+// NewSealer returns a Sealer that seals with kek and opens with kek and
+// every key of previous; each must be exactly KEKSize bytes. A key that
+// repeats one before it is ignored. The Sealer keeps only the expanded
+// ciphers, not a copy of the keys.
+func NewSealer(kek []byte, previous ...[]byte) (*Sealer, error) {
+	s := &Sealer{}
+	for _, k := range append([][]byte{kek}, previous...) {
+		if len(k) != KEKSize {
+			return nil, fmt.Errorf("create sealer: encryption key is %d bytes, want %d", len(k), KEKSize)
+		}
+		id := KEKID(k)
+		if slices.ContainsFunc(s.ring, func(sk sealKey) bool { return sk.id == id }) {
+			continue
+		}
+		sk, err := newSealKey(k)
+		if err != nil {
+			return nil, err
+		}
+		sk.id = id
+		s.ring = append(s.ring, sk)
 	}
+	return s, nil
+}
+
+func newSealKey(kek []byte) (sealKey, error) {
 	key, err := hkdf.Key(sha256.New, kek, nil, sealLabel, KEKSize)
 	if err != nil {
-		return nil, fmt.Errorf("create sealer: %w", err)
+		return sealKey{}, fmt.Errorf("create sealer: %w", err)
 	}
 	aead, err := newGCM(key)
 	clear(key)
 	if err != nil {
-		return nil, err
+		return sealKey{}, err
 	}
 	legacy, err := newGCM(kek)
 	if err != nil {
-		return nil, err
+		return sealKey{}, err
 	}
-	return &Sealer{aead: aead, legacy: legacy}, nil
+	return sealKey{aead: aead, legacy: legacy}, nil
+}
+
+// KeyID returns the id of the key that seals (see KEKID).
+func (s *Sealer) KeyID() string { return s.ring[0].id }
+
+// PreviousKeyIDs returns the ids of the keys that only open, in the order
+// they were given.
+func (s *Sealer) PreviousKeyIDs() []string {
+	ids := make([]string, 0, len(s.ring)-1)
+	for _, k := range s.ring[1:] {
+		ids = append(ids, k.id)
+	}
+	return ids
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -94,39 +152,66 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 // nonces are safe here: a KEK seals a few records per key-set update, far
 // below the 2^32 messages that random 96-bit nonces allow.
 func (s *Sealer) Seal(plaintext, aad []byte) ([]byte, error) {
-	ns := s.aead.NonceSize()
-	out := make([]byte, 1+ns, 1+ns+len(plaintext)+s.aead.Overhead())
+	aead := s.ring[0].aead
+	ns := aead.NonceSize()
+	out := make([]byte, 1+ns, 1+ns+len(plaintext)+aead.Overhead())
 	out[0] = sealDerived
 	if _, err := rand.Read(out[1:]); err != nil {
 		return nil, fmt.Errorf("seal key: %w", err)
 	}
-	return s.aead.Seal(out, out[1:], plaintext, aad), nil
+	return aead.Seal(out, out[1:], plaintext, aad), nil
 }
 
 // Open decrypts a record made by Seal with the same aad, or one sealed
-// with the key-encryption key itself by earlier versions (its version byte
-// tells them apart). Any failure (wrong KEK, altered record, other aad)
-// wraps ErrSealed.
+// with a key-encryption key itself by earlier versions (its version byte
+// tells them apart), trying each key of the ring in turn. Any failure
+// (no key of the ring fits, altered record, other aad) wraps ErrSealed.
 func (s *Sealer) Open(sealed, aad []byte) ([]byte, error) {
+	plain, _, err := s.OpenFrom(sealed, aad, "")
+	return plain, err
+}
+
+// OpenFrom is Open for a record stored with the id of the key that sealed
+// it: that key alone is tried, and a key missing from the ring is an error
+// that names it. An empty kekID (records written before ids were stored)
+// tries every key. It returns the id of the key that opened the record.
+func (s *Sealer) OpenFrom(sealed, aad []byte, kekID string) (plain []byte, openedBy string, err error) {
+	ring := s.ring
+	if kekID != "" {
+		i := slices.IndexFunc(ring, func(k sealKey) bool { return k.id == kekID })
+		if i < 0 {
+			return nil, "", fmt.Errorf("open key: sealed with encryption key %s, which is neither keys.encryption_key (%s) nor among keys.previous_encryption_keys: %w", kekID, s.KeyID(), ErrSealed)
+		}
+		ring = ring[i : i+1]
+	}
+	for _, k := range ring {
+		if plain, err := k.open(sealed, aad); err == nil {
+			return plain, k.id, nil
+		}
+	}
+	return nil, "", fmt.Errorf("open key: %w", ErrSealed)
+}
+
+func (k sealKey) open(sealed, aad []byte) ([]byte, error) {
 	if len(sealed) == 0 {
-		return nil, fmt.Errorf("open key: %w", ErrSealed)
+		return nil, ErrSealed
 	}
 	var aead cipher.AEAD
 	switch sealed[0] {
 	case sealDerived:
-		aead = s.aead
+		aead = k.aead
 	case sealRawKEK:
-		aead = s.legacy
+		aead = k.legacy
 	default:
-		return nil, fmt.Errorf("open key: %w", ErrSealed)
+		return nil, ErrSealed
 	}
 	ns := aead.NonceSize()
 	if len(sealed) < 1+ns+aead.Overhead() {
-		return nil, fmt.Errorf("open key: %w", ErrSealed)
+		return nil, ErrSealed
 	}
 	plain, err := aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], aad)
 	if err != nil {
-		return nil, fmt.Errorf("open key: %w", ErrSealed)
+		return nil, ErrSealed
 	}
 	return plain, nil
 }

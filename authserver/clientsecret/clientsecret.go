@@ -9,8 +9,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -58,4 +60,30 @@ func Decode(hash string) ([]byte, error) {
 		return nil, fmt.Errorf("secret hash holds %d bytes, want %d", len(sum), sha256.Size)
 	}
 	return sum, nil
+}
+
+// idLabel separates the ids of secret hashes from any other use of
+// SHA-256 over them.
+const idLabel = "authserver client secret id v1\x00"
+
+// ID returns a short name for the secret behind hash: 8 hex digits of the
+// SHA-256 of a label and the hash. Neither the secret nor its hash can be
+// recovered from it, so it may appear in logs, metrics and `config check`,
+// where it tells an operator which of a client's secrets is in use.
+func ID(hash string) string {
+	sum := sha256.Sum256([]byte(idLabel + hash))
+	return hex.EncodeToString(sum[:4])
+}
+
+// Live returns a client's live secret hashes, secretHash (the
+// configuration's secret_hash) first and then more (secret_hashes),
+// without empty entries or repeats: any of them authenticates the client.
+func Live(secretHash string, more []string) []string {
+	var out []string
+	for _, h := range append([]string{secretHash}, more...) {
+		if h != "" && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
 }

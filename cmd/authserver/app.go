@@ -25,7 +25,10 @@ type app struct {
 	cfg   config.Config
 	store store.Store
 	kek   []byte
-	log   *slog.Logger
+	// previous are keys.previous_encryption_keys: they open and verify,
+	// never seal or issue.
+	previous [][]byte
+	log      *slog.Logger
 }
 
 // configEnv names the configuration file when --config is not given.
@@ -95,6 +98,10 @@ func (a *app) open() error {
 		return err
 	}
 	a.kek = kek
+	if a.previous, err = a.cfg.Keys.DecodePreviousEncryptionKeys(); err != nil {
+		a.store.Close()
+		return err
+	}
 	return nil
 }
 
@@ -139,7 +146,7 @@ func (a *app) users() (*authserver.Users, error) {
 // keys.signer for a server; the CLI never signs and passes "" (Go), so
 // that it works from any build.
 func (a *app) keyManager(log *slog.Logger, signer string) (*keys.Manager, error) {
-	sealer, err := keys.NewSealer(a.kek)
+	sealer, err := keys.NewSealer(a.kek, a.previous...)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +178,7 @@ func (a *app) loadKeys(ctx context.Context) (*keys.Manager, error) {
 func clientsFromConfig(cs []config.Client) []authserver.Client {
 	out := make([]authserver.Client, len(cs))
 	for i, c := range cs {
-		out[i] = authserver.Client{ID: c.ID, Public: c.Public, SecretHash: c.SecretHash, Grants: c.Grants, Scopes: c.Scopes, Audience: c.Audience, Introspect: c.Introspect, TokenProfile: c.TokenProfile}
+		out[i] = authserver.Client{ID: c.ID, Public: c.Public, SecretHash: c.SecretHash, SecretHashes: c.SecretHashes, Grants: c.Grants, Scopes: c.Scopes, Audience: c.Audience, Introspect: c.Introspect, TokenProfile: c.TokenProfile}
 	}
 	return out
 }
@@ -181,4 +188,30 @@ func newLogger(w io.Writer, text bool) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, nil))
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// kekIDs returns the ids of keys.encryption_key and of each previous key,
+// in order.
+func (a *app) kekIDs() []string {
+	ids := []string{keys.KEKID(a.kek)}
+	for _, p := range a.previous {
+		ids = append(ids, keys.KEKID(p))
+	}
+	return ids
+}
+
+// refreshKeys derives the refresh-token MAC keys of the keyring: the
+// current one, which issues, and one per previous key, which only verify.
+func (a *app) refreshKeys() (current []byte, previous [][]byte, err error) {
+	if current, err = authserver.DeriveRefreshKey(a.kek); err != nil {
+		return nil, nil, err
+	}
+	for _, p := range a.previous {
+		k, err := authserver.DeriveRefreshKey(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		previous = append(previous, k)
+	}
+	return current, previous, nil
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/oauthkit/authserver/authserver/clientsecret"
 	"github.com/oauthkit/authserver/config"
 )
 
@@ -29,6 +32,7 @@ func commandConfig(flags *rootFlags) *cobra.Command {
 			for _, s := range cfg.SecretSources(os.Environ()) {
 				fmt.Fprintf(out, "#   %s: %s\n", s.Key, s.From)
 			}
+			writeSecretIDs(out, cfg.Clients)
 			fmt.Fprintln(cmd.ErrOrStderr(), metricsNote(cfg.HTTP))
 			return nil
 		},
@@ -43,4 +47,27 @@ func metricsNote(h config.HTTP) string {
 		return "metrics: not served (http.admin_addr is empty)"
 	}
 	return "metrics: /metrics and /debug/pprof/ on http.admin_addr " + h.AdminAddr
+}
+
+// writeSecretIDs lists, as comments, the id of each live secret of each
+// confidential client: the "secret" label of
+// authserver_client_secret_used_total and of the client_secret_used audit
+// event.
+func writeSecretIDs(w io.Writer, clients []config.Client) {
+	header := false
+	for _, c := range clients {
+		hashes := c.SecretHashList()
+		if len(hashes) == 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "# client secret ids (label \"secret\" of authserver_client_secret_used_total):")
+			header = true
+		}
+		ids := make([]string, len(hashes))
+		for i, h := range hashes {
+			ids[i] = clientsecret.ID(h)
+		}
+		fmt.Fprintf(w, "#   %s: %s\n", c.ID, strings.Join(ids, ", "))
+	}
 }

@@ -55,7 +55,7 @@ func commandKeys(flags *rootFlags) *cobra.Command {
 			return m.Revoke(cmd.Context(), args[0])
 		}),
 	})
-	cmd.AddCommand(rotate, retire, revoke)
+	cmd.AddCommand(rotate, retire, revoke, commandReseal(flags))
 	return cmd
 }
 

@@ -56,6 +56,9 @@ type server struct {
 	cmd  *exec.Cmd
 	base string
 	out  chan string // stdout lines
+	log  string      // the file of its stderr
+	// admin is the URL of its admin listener, when the test gave it one.
+	admin string
 }
 
 // startServer runs `authserver serve args...` in dir and waits for it to
@@ -79,7 +82,7 @@ func startServer(t *testing.T, dir string, env []string, args ...string) *server
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, base: base, out: make(chan string, 100)}
+	s := &server{cmd: cmd, base: base, out: make(chan string, 100), log: logf.Name()}
 	t.Cleanup(func() { s.kill() })
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -27,6 +27,8 @@ The configuration is --config (or AUTHSERVER_CONFIG), if any, and AUTHSERVER_*
 variables over the defaults. --dev (development only) uses the embedded store
 under ./data and seeds a demo client and a demo user, printing their
 credentials and a curl command.
+On SIGHUP the configuration file is read again and its clients list replaces the
+running one (other keys need a restart; an invalid file is refused and logged).
 On SIGTERM /readyz answers 503 at once, requests are served for
 http.shutdown_delay, then in-flight ones get http.shutdown_timeout to finish.`,
 		Args: cobra.NoArgs,
@@ -69,6 +71,9 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 			return err
 		}
 	}
+	hup, stopHangups := hangups()
+	defer stopHangups()
+	go reloadClients(bg, hup, flags, dev, a, srv)
 	gate := &readiness{}
 	ls, err := listen(a, srv, gate)
 	if err != nil {
@@ -97,7 +102,7 @@ func newServer(a *app, km *keys.Manager) (*authserver.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	refreshKey, err := authserver.DeriveRefreshKey(a.kek)
+	refreshKey, previousKeys, err := a.refreshKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +129,11 @@ func newServer(a *app, km *keys.Manager) (*authserver.Server, error) {
 		Signer:         km,
 		Hasher:         hasher,
 		RefreshKey:     refreshKey,
-		Logger:         a.log,
+		// Refresh tokens issued under a previous key keep working until
+		// their next refresh, which issues them under the current one.
+		PreviousRefreshKeys: previousKeys,
+		RefreshKeyIDs:       a.kekIDs(),
+		Logger:              a.log,
 	})
 }
 

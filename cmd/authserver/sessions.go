@@ -61,7 +61,7 @@ func commandSessions(flags *rootFlags) *cobra.Command {
 	}
 	revoke.Flags().StringVar(&ruser, "user", "", "user name: revoke all of its sessions")
 	revoke.Flags().StringVar(&family, "family", "", "family id: revoke this session only")
-	cmd.AddCommand(list, revoke)
+	cmd.AddCommand(list, revoke, commandSessionsFind(flags))
 	return cmd
 }
 
