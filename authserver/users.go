@@ -72,6 +72,11 @@ func ParseClaim(kv string) (name, value string, err error) {
 
 // Add creates a user and returns it; its ID is the sub of its tokens.
 func (u *Users) Add(ctx context.Context, name, pw string, claims map[string]string) (store.User, error) {
+	return u.AddUser(ctx, name, pw, claims, false)
+}
+
+// AddUser creates a user, disabled if disabled is set, and returns it.
+func (u *Users) AddUser(ctx context.Context, name, pw string, claims map[string]string, disabled bool) (store.User, error) {
 	if err := checkName(name); err != nil {
 		return store.User{}, err
 	}
@@ -85,7 +90,7 @@ func (u *Users) Add(ctx context.Context, name, pw string, claims map[string]stri
 	if err != nil {
 		return store.User{}, fmt.Errorf("add user: %w", err)
 	}
-	return u.create(ctx, name, hash, claims, false)
+	return u.create(ctx, name, hash, claims, disabled)
 }
 
 // SetPasswordHash replaces a user's password with an already-hashed one
