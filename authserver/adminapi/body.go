@@ -45,6 +45,16 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	return nil
 }
 
+// decodeOptional is decode for a body that may be left out: an empty one
+// leaves dst as it is.
+func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
+	b, err := readBody(w, r)
+	if err != nil || len(b) == 0 {
+		return err
+	}
+	return decode(w, r, dst)
+}
+
 // jsonDetail says what is wrong with a body without quoting it.
 func jsonDetail(err error) string {
 	var syntax *json.SyntaxError

@@ -56,10 +56,8 @@ type rotateRequest struct {
 
 func (a *API) rotateKey(w http.ResponseWriter, r *http.Request, c *caller) error {
 	var req rotateRequest
-	if r.ContentLength != 0 {
-		if err := decode(w, r, &req); err != nil {
-			return err
-		}
+	if err := decodeOptional(w, r, &req); err != nil {
+		return err
 	}
 	k, err := a.opts.Keys.Rotate(r.Context(), req.Now)
 	if err != nil {

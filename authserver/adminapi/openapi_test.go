@@ -93,9 +93,13 @@ func (v *validating) RoundTrip(r *http.Request) (*http.Response, error) {
 			Request: r.Clone(r.Context()), PathParams: params, Route: route,
 			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
 		}
-		in.Request.Body = io.NopCloser(bytes.NewReader(body))
+		if r.Body != nil {
+			in.Request.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		reqErr = openapi3filter.ValidateRequest(r.Context(), in)
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		if r.Body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 	}
 	resp, err := v.next.RoundTrip(r)
 	if err != nil {
