@@ -39,10 +39,14 @@ func (s *Store) GetUserByID(ctx context.Context, id string) (store.User, error) 
 	return u, nil
 }
 
+// listUsersAfterQuery reads one page of users: a range of the primary key
+// (TestListUsersAfterUsesIndex holds it to that).
+const listUsersAfterQuery = "SELECT " + userColumns + " FROM users WHERE name > ? ORDER BY name LIMIT ?"
+
 // ListUsersAfter returns at most limit users named after after, ordered
 // by name: a range of the primary key.
 func (s *Store) ListUsersAfter(ctx context.Context, after string, limit int) ([]store.User, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+userColumns+" FROM users WHERE name > ? ORDER BY name LIMIT ?", after, limit)
+	rows, err := s.db.QueryContext(ctx, listUsersAfterQuery, after, limit)
 	if err != nil {
 		return nil, wrap("list users", err)
 	}
