@@ -199,7 +199,9 @@ func (a *API) serve(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := a.authenticate(r, rt.Scope)
 		if err == nil {
-			if rt.Method == http.MethodPost && r.Header.Get("Idempotency-Key") != "" {
+			// The password change's answer holds tokens, which the store
+			// must never keep: it takes no Idempotency-Key.
+			if rt.Method == http.MethodPost && rt.Path != "/account/v1/password" && r.Header.Get("Idempotency-Key") != "" {
 				err = a.idempotent(w, r, c, rt.handle)
 			} else {
 				err = rt.handle(w, r, c)
