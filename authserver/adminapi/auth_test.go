@@ -107,8 +107,18 @@ func TestTokenKinds(t *testing.T) {
 		if r := e.do(t, req{method: "GET", path: "/admin/v1/usernames/eve", token: admin}); r.status != 404 {
 			t.Fatalf("a user token created a user: %s", r.raw)
 		}
-		// A user token without the account scope.
-		web := e.login(t, "app", "alice", alicePass, "profile")["access_token"].(string)
-		e.do(t, req{method: "GET", path: "/account/v1/profile", token: web}).want(t, 403, "insufficient-scope")
+		// A user token without the account scope reaches no account route.
+		noAccount := e.login(t, "app", "alice", alicePass, "profile")["access_token"].(string)
+		for _, rq := range []req{
+			{method: "GET", path: "/account/v1/profile"},
+			{method: "POST", path: "/account/v1/password", body: map[string]any{"current_password": alicePass, "new_password": "another-password"}},
+			{method: "GET", path: "/account/v1/sessions"},
+			{method: "DELETE", path: "/account/v1/sessions"},
+			{method: "DELETE", path: "/account/v1/sessions/somefamily"},
+		} {
+			rq.token = noAccount
+			e.do(t, rq).want(t, 403, "insufficient-scope")
+		}
+		e.login(t, "app", "alice", alicePass, "")
 	})
 }
