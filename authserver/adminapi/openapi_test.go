@@ -82,7 +82,12 @@ func (v *validating) RoundTrip(r *http.Request) (*http.Response, error) {
 		body, _ = io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	route, params, findErr := router.FindRoute(r)
+	// The router matches decoded paths: an escaped slash inside a path
+	// parameter (a user name) would split it. It matches the escaped form.
+	lookup := r.Clone(r.Context())
+	lookup.URL.Path, lookup.URL.RawPath = r.URL.EscapedPath(), ""
+	lookup.Body = nil
+	route, params, findErr := router.FindRoute(lookup)
 	var in *openapi3filter.RequestValidationInput
 	var reqErr error
 	if findErr == nil {
@@ -90,11 +95,11 @@ func (v *validating) RoundTrip(r *http.Request) (*http.Response, error) {
 		seen[r.Method+" "+route.Path] = true
 		seenMu.Unlock()
 		in = &openapi3filter.RequestValidationInput{
-			Request: r.Clone(r.Context()), PathParams: params, Route: route,
+			Request: lookup, PathParams: params, Route: route,
 			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
 		}
 		if r.Body != nil {
-			in.Request.Body = io.NopCloser(bytes.NewReader(body))
+			lookup.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		reqErr = openapi3filter.ValidateRequest(r.Context(), in)
 		if r.Body != nil {

@@ -89,8 +89,12 @@ func TestCreateUserPrehashed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.do(t, req{method: "POST", path: "/admin/v1/users", token: admin, body: map[string]any{"name": "carol", "password_hash": hash}}).want(t, http.StatusCreated, "")
-		e.login(t, "app", "carol", "migrated-password", "")
+		e.do(t, req{method: "POST", path: "/admin/v1/users", token: admin, body: map[string]any{"name": "carol/ops", "password_hash": hash}}).want(t, http.StatusCreated, "")
+		e.login(t, "app", "carol/ops", "migrated-password", "")
+		// A name with a slash is one path segment, escaped.
+		if r := e.do(t, req{method: "GET", path: path("/admin/v1/usernames/%s", "carol/ops"), token: admin}); r.status != 200 || r.str("name") != "carol/ops" {
+			t.Fatalf("by name: %d %s", r.status, r.raw)
+		}
 		if strings.Contains(e.audit.String(), hash) {
 			t.Fatal("the log holds the hash")
 		}
