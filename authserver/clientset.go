@@ -55,6 +55,12 @@ func (cs *clientSet) set(clients []Client) error {
 	return nil
 }
 
+// lookup returns the installed client id.
+func (cs *clientSet) lookup(id string) (*Client, bool) {
+	rc, ok := cs.cur.Load().reg[id]
+	return rc.Client, ok
+}
+
 // list returns the installed clients.
 func (cs *clientSet) list() []Client { return cs.cur.Load().clients }
 

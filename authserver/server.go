@@ -71,6 +71,11 @@ type Options struct {
 	// authserver_refresh_tokens_presented_total. Optional.
 	RefreshKeyIDs []string
 
+	// Mounts are more handlers on the main listener, by ServeMux pattern
+	// (the admin and account APIs at "/admin/v1/" and "/account/v1/"),
+	// instrumented under the pattern's name.
+	Mounts map[string]http.Handler
+
 	// StoreTimeout bounds every store call of a request (default 2s).
 	StoreTimeout time.Duration
 	// PasswordWait bounds how long a login waits for a free hashing slot
@@ -150,6 +155,9 @@ func (s *Server) Handler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.handleReady)
+	for pattern, h := range s.opts.Mounts {
+		mux.HandleFunc(pattern, s.instrument(strings.Trim(pattern, "/"), h.ServeHTTP))
+	}
 	return s.recoverPanics(mux)
 }
 

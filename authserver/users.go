@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -73,33 +72,38 @@ func ParseClaim(kv string) (name, value string, err error) {
 
 // Add creates a user and returns it; its ID is the sub of its tokens.
 func (u *Users) Add(ctx context.Context, name, pw string, claims map[string]string) (store.User, error) {
+	return u.AddUser(ctx, name, pw, claims, false)
+}
+
+// AddUser creates a user, disabled if disabled is set, and returns it.
+func (u *Users) AddUser(ctx context.Context, name, pw string, claims map[string]string, disabled bool) (store.User, error) {
 	if err := checkName(name); err != nil {
 		return store.User{}, err
 	}
 	if err := checkPassword(pw); err != nil {
 		return store.User{}, err
 	}
-	for k := range claims {
-		if IsReservedClaim(k) || k == "" {
-			return store.User{}, fmt.Errorf("%w: claim %q is reserved for the token itself", ErrInvalidUser, k)
-		}
+	if err := checkClaims(claims); err != nil {
+		return store.User{}, err
 	}
 	hash, err := u.hasher.Hash(ctx, pw)
 	if err != nil {
 		return store.User{}, fmt.Errorf("add user: %w", err)
 	}
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return store.User{}, fmt.Errorf("add user: %w", err)
+	return u.create(ctx, name, hash, claims, disabled)
+}
+
+// SetPasswordHash replaces a user's password with an already-hashed one
+// (see AddHashed) and logs it out everywhere, as SetPassword does.
+func (u *Users) SetPasswordHash(ctx context.Context, name, hash string) (revoked int, err error) {
+	if !password.Acceptable(hash) {
+		return 0, fmt.Errorf("%w: password_hash is not a hash in a supported format", ErrInvalidUser)
 	}
-	user := store.User{
-		ID: "u_" + b64url.EncodeToString(id), Name: name, PasswordHash: hash,
-		Claims: claims, Created: u.now().UTC().Truncate(time.Second),
+	n, err := u.store.SetPassword(ctx, name, hash)
+	if err != nil {
+		return 0, fmt.Errorf("set password of %s: %w", name, err)
 	}
-	if err := u.store.CreateUser(ctx, user); err != nil {
-		return store.User{}, fmt.Errorf("add user %s: %w", name, err)
-	}
-	return user, nil
+	return n, nil
 }
 
 // SetPassword changes a user's password and logs it out everywhere, in

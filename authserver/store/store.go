@@ -52,6 +52,8 @@ type Store interface {
 	KeySets
 	Lockouts
 	RevokedTokens
+	UserPages
+	IdempotencyKeys
 
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error

@@ -66,6 +66,9 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 	if err != nil {
 		return err
 	}
+	if err := mountAPIs(a, srv, km); err != nil {
+		return err
+	}
 	if dev {
 		if err := seedDemo(ctx, a, srv.Users(), out); err != nil {
 			return err

@@ -22,11 +22,11 @@ func commandSessions(flags *rootFlags) *cobra.Command {
 				return err
 			}
 			defer a.store.Close()
-			u, err := a.store.GetUser(cmd.Context(), user)
+			u, err := a.users()
 			if err != nil {
-				return fmt.Errorf("find user %s: %w", user, err)
+				return err
 			}
-			fams, err := a.store.ListFamilies(cmd.Context(), u.ID, time.Now())
+			fams, err := u.Sessions(cmd.Context(), user)
 			if err != nil {
 				return err
 			}
@@ -67,23 +67,23 @@ func commandSessions(flags *rootFlags) *cobra.Command {
 
 func revokeSessions(cmd *cobra.Command, a *app, user, family string) error {
 	ctx := cmd.Context()
+	u, err := a.users()
+	if err != nil {
+		return err
+	}
 	if family != "" {
-		if err := a.store.RevokeFamily(ctx, family); err != nil {
+		if err := u.RevokeFamily(ctx, family); err != nil {
 			return err
 		}
 		a.log.Info("family revoked", "log", "audit", "event", "family_revoked", "family", family, "by", "cli")
 		fmt.Fprintln(cmd.ErrOrStderr(), "session revoked")
 		return nil
 	}
-	u, err := a.store.GetUser(ctx, user)
-	if err != nil {
-		return fmt.Errorf("find user %s: %w", user, err)
-	}
-	n, err := a.store.RevokeUserFamilies(ctx, u.ID)
+	n, err := u.RevokeSessions(ctx, user)
 	if err != nil {
 		return err
 	}
-	a.log.Info("user sessions revoked", "log", "audit", "event", "user_sessions_revoked", "user_id", u.ID, "count", n, "by", "cli")
+	a.log.Info("user sessions revoked", "log", "audit", "event", "user_sessions_revoked", "user", user, "count", n, "by", "cli")
 	fmt.Fprintf(cmd.ErrOrStderr(), "%d session(s) revoked\n", n)
 	return nil
 }

@@ -191,6 +191,7 @@ ALTER TABLE users ADD COLUMN credential_version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE families ADD COLUMN credential_version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE families ADD COLUMN rotation_scope TEXT;
 `,
+	idempotencyMigration,
 }
 
 // migrate applies the migrations the file lacks, in one write transaction,

@@ -145,7 +145,7 @@ var aclCommands = []string{
 	"+ping", "+hello", "+client|setname",
 	"+get", "+set", "+del", "+exists", "+incr", "+pexpireat", "+pexpiretime",
 	"+hset", "+hget", "+hgetall", "+hmget", "+sadd", "+srem", "+smembers",
-	"+zadd", "+zrem", "+zrangebyscore", "+zremrangebyscore",
+	"+zadd", "+zrem", "+zrangebyscore", "+zremrangebyscore", "+zrangebylex", "+zcard", "+scard", "+sscan",
 	"+eval", "+evalsha", "+multi", "+exec",
 	"+publish", "+subscribe", "+unsubscribe", "&authserver-test-*",
 }

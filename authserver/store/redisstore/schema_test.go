@@ -68,6 +68,7 @@ func TestKeySchema(t *testing.T) {
 		expires time.Time
 	}{
 		{p + "users", "set", never},
+		{p + "usernames", "zset", never},
 		{p + "u:{alice}", "hash", never},
 		// The user's id and family index: never expires.
 		{p + "uid:{u_alice}", "zset", never},

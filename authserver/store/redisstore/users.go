@@ -119,6 +119,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 		}
 		claim = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name), mark)
 		p.SAdd(ctx, s.usersKey(), u.Name)
+		p.ZAdd(ctx, s.userNamesKey(), redis.Z{Member: u.Name})
 		return nil
 	})
 	if err != nil {
@@ -341,6 +342,7 @@ func (s *Store) changeUser(ctx context.Context, op, name, field, value string) (
 			version, mark, release, deletedVersionTTL.Milliseconds())
 		if field == deleteUser {
 			p.SRem(ctx, s.usersKey(), name)
+			p.ZRem(ctx, s.userNamesKey(), name)
 		}
 		return nil
 	})

@@ -100,6 +100,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LockoutRefund", testLockoutRefund},
 		{"LockoutRefundConcurrent", testLockoutRefundConcurrent},
 		{"RevokedTokens", testRevokedTokens},
+		{"UserByID", testUserByID}, {"UserPages", testUserPages}, {"UserPagesConcurrent", testUserPagesConcurrent}, {"UpdateClaims", testUpdateClaims}, {"IdempotencyKeys", testIdempotencyKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
