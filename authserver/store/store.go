@@ -27,6 +27,11 @@ var (
 	// ErrConflict reports that a compare-and-swap lost against a concurrent
 	// writer: the caller should reload and retry.
 	ErrConflict = errors.New("conflict")
+	// ErrCodeUsed reports that an authorization code was redeemed before.
+	// RedeemCode returns it with the code, whose FamilyID names the family
+	// the first redemption issued, so that the caller can revoke it
+	// (RFC 6749 §10.5).
+	ErrCodeUsed = errors.New("authorization code already used")
 	// ErrUnavailable reports that the backend cannot be reached. The HTTP
 	// layer maps it to 503 temporarily_unavailable.
 	ErrUnavailable = errors.New("store unavailable")
@@ -39,6 +44,7 @@ type Store interface {
 	KeySets
 	Lockouts
 	RevokedTokens
+	AuthCodes
 
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
@@ -255,4 +261,38 @@ type RevokedTokens interface {
 	RevokeToken(ctx context.Context, jti string, until time.Time) error
 	// IsRevoked reports whether jti is denied at now.
 	IsRevoked(ctx context.Context, jti string, now time.Time) (bool, error)
+}
+
+// AuthCode is an authorization code of the authorization code flow
+// (RFC 6749 §4.1) with what it was issued for. Only the hash of the code
+// is stored.
+type AuthCode struct {
+	Hash          []byte   // SHA-256 of the code
+	ClientID      string   // the only client that may redeem it
+	RedirectURI   string   // as sent in the authorization request ("" if omitted)
+	CodeChallenge string   // PKCE S256 challenge (RFC 7636)
+	UserID        string   // sub
+	UserName      string   // to load the user again at redemption
+	Scope         []string // granted
+	AuthTime      time.Time
+	ExpiresAt     time.Time
+	// FamilyID is the refresh family issued at the first redemption; set
+	// by RedeemCode, empty before.
+	FamilyID string
+}
+
+// AuthCodes stores authorization codes: single use, short lived.
+type AuthCodes interface {
+	// SaveCode stores c until c.ExpiresAt. ErrAlreadyExists if a code with
+	// the same hash exists.
+	SaveCode(ctx context.Context, c AuthCode) error
+	// RedeemCode marks the code whose hash is hash as used, in one atomic
+	// step, recording familyID as the family its redemption issues, and
+	// returns it. In order:
+	//  - no code with that hash, or it has expired at now: ErrNotFound;
+	//  - the code was redeemed before: the code (FamilyID set by the first
+	//    redemption) and ErrCodeUsed;
+	//  - otherwise the code, with FamilyID = familyID.
+	// Of any number of concurrent redemptions exactly one gets no error.
+	RedeemCode(ctx context.Context, hash []byte, familyID string, now time.Time) (AuthCode, error)
 }

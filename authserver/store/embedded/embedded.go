@@ -184,6 +184,7 @@ CREATE TABLE revoked_tokens (
 );
 CREATE INDEX revoked_tokens_until ON revoked_tokens (until);
 `,
+	codesMigration,
 }
 
 // migrate applies the migrations the file lacks, in one write transaction,

@@ -95,6 +95,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LockoutRefund", testLockoutRefund},
 		{"LockoutRefundConcurrent", testLockoutRefundConcurrent},
 		{"RevokedTokens", testRevokedTokens},
+		{"CodeRedeem", testCodeRedeem}, {"CodeNotFound", testCodeNotFound}, {"CodeConcurrent", testCodeConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
