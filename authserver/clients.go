@@ -18,6 +18,7 @@ const (
 	GrantPassword          = "password"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
 )
 
 // Client is a registered OAuth2 client.
@@ -32,6 +33,16 @@ type Client struct {
 	// endpoint, for access tokens of every client and its own refresh
 	// tokens.
 	Introspect bool
+	// RedirectURIs are where the authorization endpoint may send the
+	// browser back: matched exactly, but for the port of a loopback
+	// redirect (RFC 8252 §7.3).
+	RedirectURIs []string
+	// AllowedOrigins may call the token, revocation and JWKS endpoints
+	// from a browser (CORS).
+	AllowedOrigins []string
+	// Consent marks a third-party client: the user confirms the scopes it
+	// asks for on a consent screen.
+	Consent bool
 }
 
 // Allows reports whether the client may use grant.
@@ -59,6 +70,14 @@ func newClientRegistry(clients []Client) (clientRegistry, error) {
 		}
 		if c.Public && c.Introspect {
 			return nil, fmt.Errorf("register client %q: a public client cannot introspect", c.ID)
+		}
+		if c.Allows(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+			return nil, fmt.Errorf("register client %q: the authorization_code grant needs redirect_uris", c.ID)
+		}
+		for _, u := range c.RedirectURIs {
+			if err := checkRedirectURI(u); err != nil {
+				return nil, fmt.Errorf("register client %q: %w", c.ID, err)
+			}
 		}
 		rc := registeredClient{Client: c}
 		if !c.Public {

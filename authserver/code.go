@@ -1,0 +1,67 @@
+package authserver
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+
+	"github.com/oauthkit/authserver/authserver/store"
+)
+
+// authorizationCodeGrant redeems an authorization code (RFC 6749 §4.1.3,
+// RFC 7636 §4.6). The store marks the code used in one step, recording
+// the family this redemption will create; a second redemption learns that
+// family and revokes it, since the code has leaked (RFC 6749 §10.5).
+func (s *Server) authorizationCodeGrant(r *http.Request, c *Client, p params) (*tokenResponse, error) {
+	code, verifier := p["code"], p["code_verifier"]
+	if code == "" {
+		return nil, invalidRequest("missing code")
+	}
+	if verifier == "" {
+		return nil, invalidRequest("missing code_verifier (PKCE is required)")
+	}
+	if !isVerifier(verifier) {
+		return nil, invalidRequest("code_verifier must be 43 to 128 unreserved characters")
+	}
+	familyID, err := newFamilyID()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(code))
+	ctx, cancel := s.storeCtx(r)
+	defer cancel()
+	ac, err := s.opts.Store.RedeemCode(ctx, sum[:], familyID, s.now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, invalidGrant("authorization code invalid or expired")
+	case errors.Is(err, store.ErrCodeUsed):
+		if ac.FamilyID != "" {
+			if err := s.opts.Store.RevokeFamily(ctx, ac.FamilyID); err != nil {
+				return nil, storeError(err)
+			}
+		}
+		s.audit.Warn("authorization code reused, family revoked", "event", "code_reuse_detected", "client_id", c.ID, "user_id", ac.UserID, "family", ac.FamilyID)
+		return nil, invalidGrant("authorization code already used; the tokens issued for it have been revoked")
+	case err != nil:
+		return nil, storeError(err)
+	}
+	switch {
+	case ac.ClientID != c.ID:
+		return nil, invalidGrant("authorization code was issued to another client")
+	case ac.RedirectURI != p["redirect_uri"]:
+		return nil, invalidGrant("redirect_uri does not match the authorization request")
+	case subtle.ConstantTimeCompare([]byte(s256(verifier)), []byte(ac.CodeChallenge)) != 1:
+		return nil, invalidGrant("code_verifier does not match the code_challenge")
+	}
+	user, err := s.opts.Store.GetUser(ctx, ac.UserName)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, invalidGrant("the user can no longer sign in")
+	case err != nil:
+		return nil, storeError(err)
+	case user.ID != ac.UserID || user.Disabled:
+		return nil, invalidGrant("the user can no longer sign in")
+	}
+	return s.issueUserTokens(r, c, user, intersect(ac.Scope, c.Scopes), GrantAuthorizationCode, familyID)
+}
