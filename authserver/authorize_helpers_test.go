@@ -29,8 +29,14 @@ func s256(v string) string {
 }
 
 // newCodeEnv is newEnv with the clients of the authorization code flow.
-func newCodeEnv(t *testing.T) *env {
+func newCodeEnv(t testing.TB) *env { return newCodeEnvWith(t, nil) }
+
+// newCodeEnvWith is newCodeEnv changed by mutate.
+func newCodeEnvWith(t testing.TB, mutate func(*authserver.Options)) *env {
 	return newEnv(t, func(o *authserver.Options) {
+		if mutate != nil {
+			mutate(o)
+		}
 		o.Clients = append(o.Clients,
 			authserver.Client{ID: "spa", Public: true, Grants: []string{"authorization_code", "refresh_token"},
 				Scopes: []string{"profile", "orders:read"}, RedirectURIs: []string{spaRedirect}, AllowedOrigins: []string{spaOrigin}},
