@@ -27,6 +27,7 @@ const (
 	GrantPassword          = "password"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
 )
 
 // redacted replaces every secret in Redacted output.
@@ -43,6 +44,7 @@ type Config struct {
 	Tokens    Tokens    `mapstructure:"tokens"`
 	Keys      Keys      `mapstructure:"keys"`
 	Passwords Passwords `mapstructure:"passwords"`
+	Login     Login     `mapstructure:"login"`
 	// Clients are the OAuth2 clients; they can be set only in the file.
 	Clients []Client `mapstructure:"clients"`
 }
@@ -169,6 +171,17 @@ type Lockout struct {
 	MaxFailuresPerIP int `mapstructure:"max_failures_per_ip"`
 }
 
+// Login configures the login page of the authorization code flow.
+type Login struct {
+	// SessionTTL is how long a signed-in browser skips the login form.
+	SessionTTL time.Duration `mapstructure:"session_ttl"`
+	// TemplatesDir holds the operator's own page templates and
+	// stylesheet; each file missing there keeps the built-in one.
+	TemplatesDir string `mapstructure:"templates_dir"`
+	// ProductName is shown on the login pages.
+	ProductName string `mapstructure:"product_name"`
+}
+
 // Argon2 holds the argon2id parameters of new password hashes.
 type Argon2 struct {
 	// Memory is in KiB.
@@ -196,6 +209,15 @@ type Client struct {
 	// endpoint: for access tokens of every client, and for its own
 	// refresh tokens.
 	Introspect bool `mapstructure:"introspect"`
+	// RedirectURIs are where the authorization code flow may return:
+	// compared exactly, but for the port of a loopback http redirect.
+	RedirectURIs []string `mapstructure:"redirect_uris"`
+	// AllowedOrigins may call the token, revocation and JWKS endpoints
+	// from a browser (CORS): scheme://host[:port], nothing more.
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
+	// Consent marks a third-party client: the user approves its scopes
+	// on a consent screen.
+	Consent bool `mapstructure:"consent"`
 }
 
 // Default returns the configuration used when neither file nor environment
@@ -242,6 +264,7 @@ func Default() Config {
 			// OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
 			Argon2: Argon2{Memory: 19456, Iterations: 2, Parallelism: 1},
 		},
+		Login: Login{SessionTTL: 12 * time.Hour, ProductName: "authserver"},
 	}
 }
 
@@ -289,6 +312,8 @@ func (c Config) clone() Config {
 		out.Clients[i].Grants = slices.Clone(cl.Grants)
 		out.Clients[i].Scopes = slices.Clone(cl.Scopes)
 		out.Clients[i].Audience = slices.Clone(cl.Audience)
+		out.Clients[i].RedirectURIs = slices.Clone(cl.RedirectURIs)
+		out.Clients[i].AllowedOrigins = slices.Clone(cl.AllowedOrigins)
 	}
 	return out
 }

@@ -69,6 +69,7 @@ func (c Config) Validate() error {
 	v.tokens(c.Tokens)
 	v.keys(c.Keys)
 	v.passwords(c.Passwords)
+	v.login(c.Login)
 	v.clients(c.Clients)
 	if len(v.problems) == 0 {
 		return nil
@@ -254,7 +255,7 @@ func (v *validator) passwords(p Passwords) {
 	}
 }
 
-var knownGrants = []string{GrantPassword, GrantRefreshToken, GrantClientCredentials}
+var knownGrants = []string{GrantAuthorizationCode, GrantPassword, GrantRefreshToken, GrantClientCredentials}
 
 func (v *validator) clients(clients []Client) {
 	first := make(map[string]int)
@@ -304,6 +305,12 @@ func (v *validator) client(name string, cl Client) {
 		}
 	}
 	v.audience(name+".audience", cl.Audience, false)
+	v.redirectURIs(name, cl)
+	for i, o := range cl.AllowedOrigins {
+		if msg := originProblem(o); msg != "" {
+			v.add(fmt.Sprintf("%s.allowed_origins[%d]", name, i), "%q %s", o, msg)
+		}
+	}
 }
 
 // validScope reports whether s is a scope-token of RFC 6749 section 3.3.

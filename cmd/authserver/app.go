@@ -159,7 +159,8 @@ func (a *app) loadKeys(ctx context.Context) (*keys.Manager, error) {
 func clientsFromConfig(cs []config.Client) []authserver.Client {
 	out := make([]authserver.Client, len(cs))
 	for i, c := range cs {
-		out[i] = authserver.Client{ID: c.ID, Public: c.Public, SecretHash: c.SecretHash, Grants: c.Grants, Scopes: c.Scopes, Audience: c.Audience, Introspect: c.Introspect}
+		out[i] = authserver.Client{ID: c.ID, Public: c.Public, SecretHash: c.SecretHash, Grants: c.Grants, Scopes: c.Scopes, Audience: c.Audience, Introspect: c.Introspect,
+			RedirectURIs: c.RedirectURIs, AllowedOrigins: c.AllowedOrigins, Consent: c.Consent}
 	}
 	return out
 }

@@ -84,6 +84,9 @@ func serve(ctx context.Context, flags *rootFlags, dev bool, out, logOut io.Write
 			MaxFailuresPerIP: c.Passwords.Lockout.MaxFailuresPerIP,
 			Window:           c.Passwords.Lockout.Window,
 		},
+		Login: authserver.LoginOptions{
+			SessionTTL: c.Login.SessionTTL, TemplatesDir: c.Login.TemplatesDir, ProductName: c.Login.ProductName,
+		},
 		TrustedProxies: proxies,
 		Store:          a.store,
 		Signer:         km,
