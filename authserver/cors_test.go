@@ -39,6 +39,7 @@ func TestCORS(t *testing.T) {
 		{"revoke-preflight", "OPTIONS", "/oauth2/revoke", spaOrigin, nil, preflight, 204, true},
 		{"jwks-preflight", "OPTIONS", "/.well-known/jwks.json", spaOrigin, nil, []string{"Access-Control-Request-Method", "GET"}, 204, true},
 		{"jwks-get", "GET", "/.well-known/jwks.json", spaOrigin, nil, nil, 200, true},
+		{"metadata-get", "GET", "/.well-known/oauth-authorization-server", spaOrigin, nil, nil, 200, true},
 		{"token-preflight-unlisted", "OPTIONS", "/oauth2/token", "https://evil.example.test", nil, preflight, 405, false},
 		{"jwks-unlisted", "GET", "/.well-known/jwks.json", "https://evil.example.test", nil, nil, 200, false},
 		{"token-post", "POST", "/oauth2/token", spaOrigin, form("grant_type", "authorization_code", "client_id", "spa", "code", "x", "code_verifier", testVerifier), nil, 400, true},
@@ -64,7 +65,7 @@ func TestCORS(t *testing.T) {
 			if tc.wantStatus == 204 && (r.header.Get("Access-Control-Allow-Methods") == "" || !strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "Content-Type")) {
 				t.Fatalf("preflight headers %v", r.header)
 			}
-			if tc.path != "/.well-known/jwks.json" && tc.name != "authorize-never" && !strings.Contains(strings.Join(r.header.Values("Vary"), ","), "Origin") {
+			if !strings.HasPrefix(tc.path, "/.well-known/") && tc.name != "authorize-never" && !strings.Contains(strings.Join(r.header.Values("Vary"), ","), "Origin") {
 				t.Fatalf("no Vary: Origin: %v", r.header)
 			}
 		})

@@ -162,8 +162,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /oauth2/logout", s.instrument("logout", s.handleLogout))
 	mux.HandleFunc("GET /oauth2/static/login.css", s.handleStylesheet)
 	mux.HandleFunc("/oauth2/introspect", s.instrument("introspect", s.post(s.handleIntrospect)))
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.instrument("metadata", s.handleMetadata))
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.instrument("metadata", s.handleMetadata))
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.instrument("metadata", s.cors("GET", s.handleMetadata)))
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.instrument("metadata", s.cors("GET", s.handleMetadata)))
 	mux.HandleFunc("GET /.well-known/jwks.json", s.instrument("jwks", s.cors("GET", s.opts.Signer.ServeJWKS)))
 	mux.HandleFunc("OPTIONS /.well-known/jwks.json", s.cors("GET", methodNotAllowed("GET")))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
