@@ -34,6 +34,7 @@ bench: ## benchmarks, each beside its baseline (raw signing / verification)
 
 fuzz: ## a short run of every fuzz target
 	$(GO) test -run '^$$' -fuzz FuzzTokenRequest -fuzztime 60s ./authserver/
+	$(GO) test -run '^$$' -fuzz FuzzAuthorizeRequest -fuzztime 60s ./authserver/
 
 loadtest: build ## load-test bin/authserver with cmd/authbench (embedded store); e.g. LOADTEST_FLAGS="-store redis -d 20s"
 	$(GO) run ./cmd/authbench -start $(BIN) $(LOADTEST_FLAGS)
