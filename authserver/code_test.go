@@ -1,11 +1,16 @@
 package authserver_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oauthkit/authserver/authserver"
+	"github.com/oauthkit/authserver/authserver/store"
 )
 
 // TestRedeemCodeErrors covers every refusal of a code at the token
@@ -96,31 +101,40 @@ func TestRedeemCodeTwice(t *testing.T) {
 	}
 }
 
-// TestRedeemCodeRace: of simultaneous redemptions exactly one gets tokens.
+// TestRedeemCodeRace: of simultaneous redemptions at most one gets
+// tokens, and since the others are replays of its code, its refresh
+// family does not survive them (RFC 6749 §10.5).
 func TestRedeemCodeRace(t *testing.T) {
 	e := newCodeEnv(t)
 	code := e.signedInCode(t, e.browser())
 	const n = 6
-	statuses := make([]int, n)
+	results := make([]response, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			statuses[i] = e.redeem(t, code).status
+			results[i] = e.redeem(t, code)
 		}()
 	}
 	wg.Wait()
-	ok := 0
-	for _, s := range statuses {
-		if s == http.StatusOK {
-			ok++
-		} else if s != http.StatusBadRequest {
-			t.Errorf("status %d", s)
+	var issued []string
+	for _, r := range results {
+		switch {
+		case r.status == http.StatusOK:
+			issued = append(issued, r.str("refresh_token"))
+		case r.str("error") != "invalid_grant":
+			t.Errorf("redemption: %d %s", r.status, r.raw)
 		}
 	}
-	if ok != 1 {
-		t.Fatalf("%d redemptions succeeded, want 1 (%v)", ok, statuses)
+	if len(issued) > 1 {
+		t.Fatalf("%d redemptions got tokens", len(issued))
+	}
+	for _, rt := range issued {
+		r := e.post(t, "/oauth2/token", form("grant_type", "refresh_token", "client_id", "spa", "refresh_token", rt), "")
+		if r.str("error") != "invalid_grant" {
+			t.Fatalf("the family of a replayed code survived: %d %s", r.status, r.raw)
+		}
 	}
 }
 
@@ -129,4 +143,43 @@ func TestRedeemCodeRace(t *testing.T) {
 func TestPasswordGrantStillWorks(t *testing.T) {
 	e := newCodeEnv(t)
 	e.login(t)
+}
+
+// hookStore runs a hook before the store creates a family.
+type hookStore struct {
+	store.Store
+	beforeCreate atomic.Pointer[func()]
+}
+
+func (h *hookStore) CreateFamily(ctx context.Context, f store.Family) error {
+	if hook := h.beforeCreate.Swap(nil); hook != nil {
+		(*hook)()
+	}
+	return h.Store.CreateFamily(ctx, f)
+}
+
+// TestRedeemCodeReplayBeforeFamily: a replay that arrives while the first
+// redemption is still creating its family cannot revoke it yet; the first
+// redemption finds its mark and neither gets tokens.
+func TestRedeemCodeReplayBeforeFamily(t *testing.T) {
+	hs := &hookStore{}
+	e := newCodeEnvWith(t, func(o *authserver.Options) {
+		hs.Store = o.Store
+		o.Store = hs
+	})
+	code := e.signedInCode(t, e.browser())
+	var replay response
+	hook := func() { replay = e.redeem(t, code) }
+	hs.beforeCreate.Store(&hook)
+	first := e.redeem(t, code)
+	if first.str("error") != "invalid_grant" || replay.str("error") != "invalid_grant" {
+		t.Fatalf("first %d %s, replay %d %s: want both invalid_grant", first.status, first.raw, replay.status, replay.raw)
+	}
+	fams, err := e.store.ListFamilies(t.Context(), e.alice, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fams) != 0 {
+		t.Fatalf("%d families live after the code's replay", len(fams))
+	}
 }

@@ -190,7 +190,7 @@ func (s *Server) accessTokenOnly(c *Client, user store.User, scope []string, gra
 	if err != nil {
 		return nil, err
 	}
-	s.audit.Info("login succeeded", "event", "login_succeeded", "user_id", user.ID, "client_id", c.ID)
+	s.auditLogin(grant, c, user, "")
 	s.audit.Info("token issued", "event", "token_issued", "grant", grant, "client_id", c.ID, "user_id", user.ID, "jti", jti)
 	return &tokenResponse{AccessToken: tok, ExpiresIn: s.ttlSeconds(), Scope: scope}, nil
 }

@@ -93,7 +93,7 @@ func TestLoginPageAudit(t *testing.T) {
 			events[ev]++
 		}
 	}
-	for _, want := range []string{"login_failed", "login_succeeded", "code_issued", "token_issued", "code_reuse_detected"} {
+	for _, want := range []string{"login_failed", "login_succeeded", "code_issued", "code_redeemed", "token_issued", "code_reuse_detected"} {
 		if events[want] == 0 {
 			t.Errorf("no %s event; got %v", want, events)
 		}

@@ -184,7 +184,7 @@ func (s *Server) issueUserTokens(r *http.Request, c *Client, user store.User, sc
 	if err := s.opts.Store.CreateFamily(ctx, fam); err != nil {
 		return nil, storeError(err)
 	}
-	s.audit.Info("login succeeded", "event", "login_succeeded", "user_id", user.ID, "client_id", c.ID, "family", familyID)
+	s.auditLogin(grant, c, user, familyID)
 	s.audit.Info("token issued", "event", "token_issued", "grant", grant, "client_id", c.ID, "user_id", user.ID, "jti", jti)
 	return &tokenResponse{AccessToken: tok, ExpiresIn: s.ttlSeconds(), RefreshToken: rt.text, Scope: scope}, nil
 }
