@@ -68,7 +68,7 @@ func serveOn(t *testing.T, ln net.Listener, h http.Handler) {
 
 // startAuthserver runs authserver on ln with an embedded store, user alice
 // and the two example apps as clients. It counts submitted login forms.
-func startAuthserver(t *testing.T, ln net.Listener, issuer string, apps []string, forms *atomic.Int32) string {
+func startAuthserver(t *testing.T, ln net.Listener, issuer string, apps []string, forms *atomic.Int32, extra ...authserver.Client) string {
 	t.Helper()
 	ctx := context.Background()
 	st, err := embedded.Open(filepath.Join(t.TempDir(), "authserver.db"))
@@ -101,6 +101,7 @@ func startAuthserver(t *testing.T, ln net.Listener, issuer string, apps []string
 			Scopes: []string{"profile", "orders:read"}, RedirectURIs: []string{app + "/"}, AllowedOrigins: []string{app},
 		})
 	}
+	clients = append(clients, extra...)
 	srv, err := authserver.New(authserver.Options{
 		Issuer: issuer, AccessTTL: 15 * time.Minute, RefreshIdleTTL: time.Hour, RefreshMaxTTL: 24 * time.Hour,
 		RefreshReuseGrace: 10 * time.Second, Audience: []string{"api"}, Clients: clients,
@@ -169,9 +170,16 @@ func evilPage(authorizeURL string) http.Handler {
 
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
+	path := chromiumPath(t)
+	// Not t.TempDir: Chromium's helper processes may still write to the
+	// profile for a moment after the browser has exited.
+	profile, err := os.MkdirTemp("", "example-spa-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(profile),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true),
@@ -183,11 +191,29 @@ func newBrowser(t *testing.T) context.Context {
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(func() {
 		cancelTimeout()
-		chromedp.Cancel(ctx) // closes the browser and waits for it
+		chromedp.Cancel(ctx) // closes the browser
 		cancelCtx()
-		cancelAlloc()
+		cancelAlloc() // waits for the browser process to exit
+		removeProfile(t, profile)
 	})
 	return ctx
+}
+
+// removeProfile deletes the browser profile, retrying while the last of
+// Chromium's helper processes finish writing to it.
+func removeProfile(t *testing.T, dir string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := os.RemoveAll(dir)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("remove browser profile: %v", err)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitFor awaits a JavaScript condition on the current page.
