@@ -89,5 +89,6 @@ func (s *Server) instrument(endpoint string, h http.HandlerFunc) http.HandlerFun
 // isExpected reports whether err is an answer rather than a failure of
 // the store.
 func isExpected(err error) bool {
-	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrConflict)
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrConflict) ||
+		errors.Is(err, store.ErrCodeUsed)
 }
