@@ -246,6 +246,7 @@ func TestBrowser(t *testing.T) {
 
 	var loginPNG []byte
 	var apiOut, location string
+	var fitsPhone bool
 	err := chromedp.Run(ctx,
 		chromedp.Navigate(urlA+"/"),
 		chromedp.WaitVisible("#signin"),
@@ -253,6 +254,10 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible("#username"),
 		chromedp.Location(&location),
 		chromedp.FullScreenshot(&loginPNG, 100),
+		// Readable on a phone: nothing wider than a 360-pixel screen.
+		chromedp.EmulateViewport(360, 640),
+		chromedp.Evaluate(`document.documentElement.scrollWidth <= window.innerWidth && document.getElementById('password').getBoundingClientRect().right <= window.innerWidth`, &fitsPhone),
+		chromedp.EmulateViewport(800, 900),
 		// Keyboard only: the username field has the focus, Tab reaches
 		// the password, Enter submits.
 		chromedp.KeyEvent("alice"),
@@ -266,6 +271,9 @@ func TestBrowser(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("sign in to app A: %v\n%s", err, pageText(ctx))
+	}
+	if !fitsPhone {
+		t.Error("the login page is wider than a phone's screen")
 	}
 	if !strings.HasPrefix(location, issuer+"/oauth2/authorize?") {
 		t.Fatalf("the login page was at %s", location)
