@@ -193,8 +193,8 @@ type Argon2 struct {
 // Client is one OAuth2 client.
 type Client struct {
 	ID string `mapstructure:"id"`
-	// Public clients have no secret and may use only the password and
-	// refresh_token grants.
+	// Public clients have no secret and may use every grant but
+	// client_credentials.
 	Public bool `mapstructure:"public"`
 	// SecretHash is "sha256:" followed by the unpadded base64url SHA-256 of
 	// the client secret (package clientsecret). Redacted hides it.
