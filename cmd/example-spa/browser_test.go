@@ -320,6 +320,25 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the code was left in the address bar: %s", location)
 	}
 
+	// Signing out of app B revokes its tokens and ends the session, after
+	// the logout page's confirmation; the next sign-in needs the form.
+	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+	defer scancel()
+	err = chromedp.Run(sctx,
+		chromedp.Click("#signout"),
+		loaded(issuer+"/oauth2/logout?"),
+		chromedp.WaitVisible(`//button[.="Sign out"]`, chromedp.BySearch),
+		// Submit, not Click: the button may still move while the
+		// stylesheet loads.
+		chromedp.Submit(`//button[.="Sign out"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//p[@id="status" and .="Signed out"]`, chromedp.BySearch),
+		chromedp.Click("#signin"),
+		chromedp.WaitVisible("#username"),
+	)
+	if err != nil {
+		t.Fatalf("sign out of app B: %v\n%s", err, pageText(ctx))
+	}
+
 	// An unlisted origin: no framing, no readable token response.
 	authorizeURL := issuer + "/oauth2/authorize?client_id=spa-1&response_type=code&code_challenge_method=S256&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&redirect_uri=" + urlA + "/&prompt=login"
 	serveOn(t, evilLn, evilPage(authorizeURL))
@@ -368,6 +387,27 @@ func framedLogin(ctx context.Context, issuer string) (href string, form bool, er
 		return href, form, err
 	}
 	return "", false, fmt.Errorf("no frame of %s/oauth2/authorize among %d targets", issuer, len(infos))
+}
+
+// loaded waits until the tab shows a document under prefix, completely
+// loaded, so that the next step cannot act on the page it left.
+func loaded(prefix string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var loc, state string
+			err := chromedp.Run(ctx, chromedp.Location(&loc), chromedp.Evaluate(`document.readyState`, &state))
+			if err == nil && strings.HasPrefix(loc, prefix) && state == "complete" {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for %s: %w", prefix, ctx.Err())
+			case <-tick.C:
+			}
+		}
+	})
 }
 
 // pageText describes the current page for a failure message.
