@@ -251,6 +251,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(urlA+"/"),
 		chromedp.WaitVisible("#signin"),
 		chromedp.Click("#signin"),
+		loaded(issuer+"/oauth2/authorize?"),
 		chromedp.WaitVisible("#username"),
 		chromedp.Location(&location),
 		chromedp.FullScreenshot(&loginPNG, 100),
