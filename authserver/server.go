@@ -1,7 +1,8 @@
 // Package authserver is the HTTP face of the token service: routing,
-// request decoding (form and JSON), client authentication, the password,
+// request decoding (form and JSON), client authentication, the
+// authorization code flow with PKCE and its login page, the password,
 // refresh_token and client_credentials grants, revocation, introspection,
-// discovery and health, with RFC 6749 error mapping. State lives behind
+// discovery, CORS and health, with RFC 6749 error mapping. State lives behind
 // the store.Store interface; signing keys behind the Signer interface
 // (package keys).
 package authserver
