@@ -18,6 +18,7 @@ const (
 	GrantPassword          = "password"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
 )
 
 // Client is a registered OAuth2 client.
@@ -39,6 +40,16 @@ type Client struct {
 	// TokenProfile adds the claims a kind of resource server expects:
 	// TokenProfileSimpleJWT, or "" for none.
 	TokenProfile string
+	// RedirectURIs are where the authorization endpoint may send the
+	// browser back: matched exactly, but for the port of a loopback
+	// redirect (RFC 8252 §7.3).
+	RedirectURIs []string
+	// AllowedOrigins may call the token, revocation and JWKS endpoints
+	// from a browser (CORS).
+	AllowedOrigins []string
+	// Consent marks a third-party client: the user confirms the scopes it
+	// asks for on a consent screen.
+	Consent bool
 }
 
 // TokenProfileSimpleJWT makes access tokens that djangorestframework-
@@ -79,6 +90,14 @@ func newClientRegistry(clients []Client) (clientRegistry, error) {
 		}
 		if c.Public && c.Introspect {
 			return nil, fmt.Errorf("register client %q: a public client cannot introspect", c.ID)
+		}
+		if c.Allows(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+			return nil, fmt.Errorf("register client %q: the authorization_code grant needs redirect_uris", c.ID)
+		}
+		for _, u := range c.RedirectURIs {
+			if err := checkRedirectURI(u); err != nil {
+				return nil, fmt.Errorf("register client %q: %w", c.ID, err)
+			}
 		}
 		rc := registeredClient{Client: c}
 		hashes := clientsecret.Live(c.SecretHash, c.SecretHashes)

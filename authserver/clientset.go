@@ -25,6 +25,7 @@ type clientSet struct {
 type clientGeneration struct {
 	reg     clientRegistry
 	clients []Client
+	origins map[string]bool // allowedOrigins(clients)
 	seen    sync.Map // client id + "/" + secret id → struct{}
 }
 
@@ -51,7 +52,7 @@ func (cs *clientSet) set(clients []Client) error {
 	if err != nil {
 		return err
 	}
-	cs.cur.Store(&clientGeneration{reg: reg, clients: clients})
+	cs.cur.Store(&clientGeneration{reg: reg, clients: clients, origins: allowedOrigins(clients)})
 	return nil
 }
 
@@ -60,6 +61,10 @@ func (cs *clientSet) lookup(id string) (*Client, bool) {
 	rc, ok := cs.cur.Load().reg[id]
 	return rc.Client, ok
 }
+
+// allowsOrigin reports whether some installed client lists origin in its
+// allowed_origins, so that a reload changes CORS with the clients.
+func (cs *clientSet) allowsOrigin(origin string) bool { return cs.cur.Load().origins[origin] }
 
 // list returns the installed clients.
 func (cs *clientSet) list() []Client { return cs.cur.Load().clients }

@@ -182,7 +182,7 @@ func (s *Server) upgradeHash(r *http.Request, user store.User, pw string) {
 // the refresh_token grant: a refresh token it cannot redeem would only be
 // a session that nothing but revocation ends, so it gets the access token
 // alone and no family is created.
-func (s *Server) accessTokenOnly(c *Client, user store.User, scope []string) (*tokenResponse, error) {
+func (s *Server) accessTokenOnly(c *Client, user store.User, scope []string, grant string) (*tokenResponse, error) {
 	jti, err := newJTI()
 	if err != nil {
 		return nil, err
@@ -192,7 +192,7 @@ func (s *Server) accessTokenOnly(c *Client, user store.User, scope []string) (*t
 	if err != nil {
 		return nil, err
 	}
-	s.audit.Info("login succeeded", "event", "login_succeeded", "user_id", user.ID, "client_id", c.ID)
-	s.audit.Info("token issued", "event", "token_issued", "grant", GrantPassword, "client_id", c.ID, "user_id", user.ID, "jti", jti)
+	s.auditLogin(grant, c, user, "")
+	s.audit.Info("token issued", "event", "token_issued", "grant", grant, "client_id", c.ID, "user_id", user.ID, "jti", jti)
 	return &tokenResponse{AccessToken: tok, ExpiresIn: s.ttlSeconds(), Scope: scope}, nil
 }

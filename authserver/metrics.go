@@ -90,5 +90,5 @@ func (s *Server) instrument(endpoint string, h http.HandlerFunc) http.HandlerFun
 // the store.
 func isExpected(err error) bool {
 	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAlreadyExists) ||
-		errors.Is(err, store.ErrStaleCredentials)
+		errors.Is(err, store.ErrStaleCredentials) || errors.Is(err, store.ErrCodeUsed)
 }

@@ -102,3 +102,13 @@ func (o observedStore) IsRevoked(ctx context.Context, jti string, now time.Time)
 func (o observedStore) Ping(ctx context.Context) error {
 	return observeErr(o.m, "ping", func() error { return o.Store.Ping(ctx) })
 }
+
+// SaveCode times and counts the wrapped store's SaveCode.
+func (o observedStore) SaveCode(ctx context.Context, c store.AuthCode) error {
+	return observeErr(o.m, "save_code", func() error { return o.Store.SaveCode(ctx, c) })
+}
+
+// RedeemCode times and counts the wrapped store's RedeemCode.
+func (o observedStore) RedeemCode(ctx context.Context, hash []byte, familyID string, now time.Time) (store.AuthCode, error) {
+	return observe(o.m, "redeem_code", func() (store.AuthCode, error) { return o.Store.RedeemCode(ctx, hash, familyID, now) })
+}

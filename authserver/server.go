@@ -1,7 +1,8 @@
 // Package authserver is the HTTP face of the token service: routing,
-// request decoding (form and JSON), client authentication, the password,
+// request decoding (form and JSON), client authentication, the
+// authorization code flow with PKCE and its login page, the password,
 // refresh_token and client_credentials grants, revocation, introspection,
-// discovery and health, with RFC 6749 error mapping. State lives behind
+// discovery, CORS and health, with RFC 6749 error mapping. State lives behind
 // the store.Store interface; signing keys behind the Signer interface
 // (package keys).
 package authserver
@@ -54,6 +55,7 @@ type Options struct {
 	Audience          []string // for clients without their own
 	Clients           []Client
 	Lockout           Lockout
+	Login             LoginOptions // the login page of the authorization code flow
 	// TrustedProxies are the addresses of our own reverse proxies, whose
 	// X-Forwarded-For entries name the client for the per-IP lockout.
 	TrustedProxies []netip.Prefix
@@ -96,6 +98,10 @@ type Server struct {
 	metadata atomic.Pointer[[]byte] // rebuilt by SetClients
 	users    *Users
 	metrics  *metrics
+
+	sessionKey []byte // MACs of login session and CSRF cookies
+	pages      *pages
+	basePath   string // of the issuer URL
 }
 
 // New checks opts and returns a Server.
@@ -115,12 +121,26 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Login.SessionTTL <= 0 {
+		opts.Login.SessionTTL = 12 * time.Hour
+	}
+	if opts.Login.ProductName == "" {
+		opts.Login.ProductName = "authserver"
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	m := newMetrics(keyAge(opts.Signer, opts.Now))
 	audit := opts.Logger.With("log", "audit")
 	clients, err := newClientSet(opts.Clients, m, audit)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	pg, err := loadPages(opts.Login.TemplatesDir)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	sessionKey, err := deriveSessionKey(opts.RefreshKey)
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
@@ -134,6 +154,10 @@ func New(opts Options) (*Server, error) {
 		now:     opts.Now,
 		users:   NewUsers(opts.Store, opts.Hasher, opts.Now),
 		metrics: m,
+
+		sessionKey: sessionKey,
+		pages:      pg,
+		basePath:   basePathOf(opts.Issuer),
 	}
 	s.metadata.Store(s.buildMetadata())
 	return s, nil
@@ -144,12 +168,18 @@ func New(opts Options) (*Server, error) {
 // listener.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/oauth2/token", s.instrument("token", s.post(s.handleToken)))
-	mux.HandleFunc("/oauth2/revoke", s.instrument("revoke", s.post(s.handleRevoke)))
+	mux.HandleFunc("/oauth2/token", s.instrument("token", s.cors("POST", s.post(s.handleToken))))
+	mux.HandleFunc("/oauth2/revoke", s.instrument("revoke", s.cors("POST", s.post(s.handleRevoke))))
+	mux.HandleFunc("GET /oauth2/authorize", s.instrument("authorize", s.handleAuthorize))
+	mux.HandleFunc("POST /oauth2/authorize", s.instrument("authorize", s.handleAuthorizeForm))
+	mux.HandleFunc("GET /oauth2/logout", s.instrument("logout", s.handleLogoutPage))
+	mux.HandleFunc("POST /oauth2/logout", s.instrument("logout", s.handleLogout))
+	mux.HandleFunc("GET /oauth2/static/login.css", s.handleStylesheet)
 	mux.HandleFunc("/oauth2/introspect", s.instrument("introspect", s.post(s.handleIntrospect)))
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.instrument("metadata", s.handleMetadata))
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.instrument("metadata", s.handleMetadata))
-	mux.HandleFunc("GET /.well-known/jwks.json", s.instrument("jwks", s.opts.Signer.ServeJWKS))
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.instrument("metadata", s.cors("GET", s.handleMetadata)))
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.instrument("metadata", s.cors("GET", s.handleMetadata)))
+	mux.HandleFunc("GET /.well-known/jwks.json", s.instrument("jwks", s.cors("GET", s.opts.Signer.ServeJWKS)))
+	mux.HandleFunc("OPTIONS /.well-known/jwks.json", s.cors("GET", methodNotAllowed("GET")))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -208,17 +238,22 @@ func (s *Server) buildMetadata() *[]byte {
 	}
 	authMethods := []string{"client_secret_basic", "client_secret_post", "none"}
 	doc, _ := json.MarshalIndent(map[string]any{
-		"issuer":                                           s.opts.Issuer,
-		"token_endpoint":                                   base + "/oauth2/token",
-		"jwks_uri":                                         base + "/.well-known/jwks.json",
-		"revocation_endpoint":                              base + "/oauth2/revoke",
-		"introspection_endpoint":                           base + "/oauth2/introspect",
-		"grant_types_supported":                            []string{GrantPassword, GrantRefreshToken, GrantClientCredentials},
+		"issuer":                           s.opts.Issuer,
+		"token_endpoint":                   base + "/oauth2/token",
+		"jwks_uri":                         base + "/.well-known/jwks.json",
+		"revocation_endpoint":              base + "/oauth2/revoke",
+		"introspection_endpoint":           base + "/oauth2/introspect",
+		"authorization_endpoint":           base + "/oauth2/authorize",
+		"end_session_endpoint":             base + "/oauth2/logout",
+		"grant_types_supported":            []string{GrantAuthorizationCode, GrantPassword, GrantRefreshToken, GrantClientCredentials},
+		"code_challenge_methods_supported": []string{"S256"},
+		"authorization_response_iss_parameter_supported":   true,
+		"response_modes_supported":                         []string{"query"},
 		"token_endpoint_auth_methods_supported":            authMethods,
 		"revocation_endpoint_auth_methods_supported":       authMethods,
 		"introspection_endpoint_auth_methods_supported":    authMethods[:2],
 		"scopes_supported":                                 scopes,
-		"response_types_supported":                         []string{},
+		"response_types_supported":                         []string{"code"},
 		"token_endpoint_auth_signing_alg_values_supported": []string{},
 	}, "", "  ")
 	doc = append(doc, '\n')

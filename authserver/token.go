@@ -63,9 +63,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	switch grant {
-	case GrantPassword, GrantRefreshToken, GrantClientCredentials:
+	case GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAuthorizationCode:
 	default:
-		return oauthErr(oerrors.ErrUnsupportedGrantType, "grant_type must be password, refresh_token or client_credentials")
+		return oauthErr(oerrors.ErrUnsupportedGrantType, "grant_type must be authorization_code, password, refresh_token or client_credentials")
+	}
+	if err := checkOrigin(r, client); err != nil {
+		return err
 	}
 	if !client.Allows(grant) {
 		return oauthErr(oerrors.ErrUnauthorizedClient, "the client may not use this grant type")
@@ -74,6 +77,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	switch grant {
 	case GrantPassword:
 		resp, err = s.passwordGrant(r, client, p)
+	case GrantAuthorizationCode:
+		resp, err = s.authorizationCodeGrant(r, client, p)
 	case GrantRefreshToken:
 		resp, err = s.refreshGrant(r, client, p)
 	case GrantClientCredentials:
@@ -142,14 +147,21 @@ func (s *Server) passwordGrant(r *http.Request, c *Client, p params) (*tokenResp
 	if err != nil {
 		return nil, err
 	}
-	if !c.Allows(GrantRefreshToken) {
-		return s.accessTokenOnly(c, user, scope)
-	}
-	now := s.now()
 	familyID, err := newFamilyID()
 	if err != nil {
 		return nil, err
 	}
+	return s.issueUserTokens(r, c, user, scope, GrantPassword, familyID)
+}
+
+// issueUserTokens answers a user's login by grant (password or
+// authorization_code): an access token and, for a client that may
+// refresh, a refresh token of the new family familyID.
+func (s *Server) issueUserTokens(r *http.Request, c *Client, user store.User, scope []string, grant, familyID string) (*tokenResponse, error) {
+	if !c.Allows(GrantRefreshToken) {
+		return s.accessTokenOnly(c, user, scope, grant)
+	}
+	now := s.now()
 	rt, err := s.refresh.issue(familyID, 0)
 	if err != nil {
 		return nil, err
@@ -179,8 +191,8 @@ func (s *Server) passwordGrant(r *http.Request, c *Client, p params) (*tokenResp
 	case err != nil:
 		return nil, storeError(err)
 	}
-	s.audit.Info("login succeeded", "event", "login_succeeded", "user_id", user.ID, "client_id", c.ID, "family", familyID)
-	s.audit.Info("token issued", "event", "token_issued", "grant", GrantPassword, "client_id", c.ID, "user_id", user.ID, "jti", jti)
+	s.auditLogin(grant, c, user, familyID)
+	s.audit.Info("token issued", "event", "token_issued", "grant", grant, "client_id", c.ID, "user_id", user.ID, "jti", jti)
 	return &tokenResponse{AccessToken: tok, ExpiresIn: s.ttlSeconds(), RefreshToken: rt.text, Scope: scope}, nil
 }
 

@@ -124,7 +124,7 @@ func TestErrors(t *testing.T) {
 		wantAuthHdr bool
 	}{
 		{name: "missing-grant-type", body: "client_id=app", wantStatus: 400, wantError: "invalid_request"},
-		{name: "unknown-grant-type", body: "grant_type=authorization_code&client_id=app", wantStatus: 400, wantError: "unsupported_grant_type"},
+		{name: "unknown-grant-type", body: "grant_type=urn:example:unknown&client_id=app", wantStatus: 400, wantError: "unsupported_grant_type"},
 		{name: "implicit-grant-type", body: "grant_type=__implicit&client_id=app", wantStatus: 400, wantError: "unsupported_grant_type"},
 		{name: "grant-not-allowed", body: "grant_type=client_credentials&client_id=app", wantStatus: 400, wantError: "unauthorized_client"},
 		{name: "password-for-service", body: "grant_type=password&username=alice&password=x", basic: "svc:" + svcSecret, wantStatus: 400, wantError: "unauthorized_client"},

@@ -29,6 +29,7 @@ const (
 	GrantPassword          = "password"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
 )
 
 // redacted replaces every secret in Redacted output.
@@ -45,6 +46,7 @@ type Config struct {
 	Tokens    Tokens    `mapstructure:"tokens"`
 	Keys      Keys      `mapstructure:"keys"`
 	Passwords Passwords `mapstructure:"passwords"`
+	Login     Login     `mapstructure:"login"`
 	// Clients are the OAuth2 clients; they can be set only in the file.
 	Clients []Client `mapstructure:"clients"`
 }
@@ -193,6 +195,17 @@ type Lockout struct {
 	MaxFailuresPerIP int `mapstructure:"max_failures_per_ip"`
 }
 
+// Login configures the login page of the authorization code flow.
+type Login struct {
+	// SessionTTL is how long a signed-in browser skips the login form.
+	SessionTTL time.Duration `mapstructure:"session_ttl"`
+	// TemplatesDir holds the operator's own page templates and
+	// stylesheet; each file missing there keeps the built-in one.
+	TemplatesDir string `mapstructure:"templates_dir"`
+	// ProductName is shown on the login pages.
+	ProductName string `mapstructure:"product_name"`
+}
+
 // Argon2 holds the argon2id parameters of new password hashes.
 type Argon2 struct {
 	// Memory is in KiB.
@@ -204,8 +217,8 @@ type Argon2 struct {
 // Client is one OAuth2 client.
 type Client struct {
 	ID string `mapstructure:"id"`
-	// Public clients have no secret and may use only the password and
-	// refresh_token grants.
+	// Public clients have no secret and may use every grant but
+	// client_credentials.
 	Public bool `mapstructure:"public"`
 	// SecretHash is "sha256:" followed by the unpadded base64url SHA-256 of
 	// the client secret (package clientsecret). Redacted hides it.
@@ -228,6 +241,15 @@ type Client struct {
 	// TokenProfile adds claims that a kind of resource server expects:
 	// TokenProfileSimpleJWT, or "" for none.
 	TokenProfile string `mapstructure:"token_profile"`
+	// RedirectURIs are where the authorization code flow may return:
+	// compared exactly, but for the port of a loopback http redirect.
+	RedirectURIs []string `mapstructure:"redirect_uris"`
+	// AllowedOrigins may call the token, revocation and JWKS endpoints
+	// from a browser (CORS): scheme://host[:port], nothing more.
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
+	// Consent marks a third-party client: the user approves its scopes
+	// on a consent screen.
+	Consent bool `mapstructure:"consent"`
 }
 
 // TokenProfileSimpleJWT adds the claims that djangorestframework-simplejwt
@@ -278,6 +300,7 @@ func Default() Config {
 			// OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
 			Argon2: Argon2{Memory: 19456, Iterations: 2, Parallelism: 1},
 		},
+		Login: Login{SessionTTL: 12 * time.Hour, ProductName: "authserver"},
 	}
 }
 
@@ -345,6 +368,8 @@ func (c Config) clone() Config {
 		out.Clients[i].Grants = slices.Clone(cl.Grants)
 		out.Clients[i].Scopes = slices.Clone(cl.Scopes)
 		out.Clients[i].Audience = slices.Clone(cl.Audience)
+		out.Clients[i].RedirectURIs = slices.Clone(cl.RedirectURIs)
+		out.Clients[i].AllowedOrigins = slices.Clone(cl.AllowedOrigins)
 	}
 	return out
 }

@@ -52,7 +52,7 @@ func normalize(c Config) Config {
 		c.Clients = nil
 	}
 	for i := range c.Clients {
-		for _, s := range []*[]string{&c.Clients[i].SecretHashes, &c.Clients[i].Grants, &c.Clients[i].Scopes, &c.Clients[i].Audience} {
+		for _, s := range []*[]string{&c.Clients[i].SecretHashes, &c.Clients[i].Grants, &c.Clients[i].Scopes, &c.Clients[i].Audience, &c.Clients[i].RedirectURIs, &c.Clients[i].AllowedOrigins} {
 			if len(*s) == 0 {
 				*s = nil
 			}

@@ -69,6 +69,7 @@ func (c Config) Validate() error {
 	v.tokens(c.Tokens)
 	v.keys(c.Keys)
 	v.passwords(c.Passwords)
+	v.login(c.Login)
 	v.clients(c.Clients)
 	if len(v.problems) == 0 {
 		return nil
@@ -263,7 +264,7 @@ func (v *validator) passwords(p Passwords) {
 	}
 }
 
-var knownGrants = []string{GrantPassword, GrantRefreshToken, GrantClientCredentials}
+var knownGrants = []string{GrantAuthorizationCode, GrantPassword, GrantRefreshToken, GrantClientCredentials}
 
 func (v *validator) clients(clients []Client) {
 	first := make(map[string]int)
@@ -318,6 +319,12 @@ func (v *validator) client(name string, cl Client) {
 	v.audience(name+".audience", cl.Audience, false)
 	if cl.TokenProfile != "" && cl.TokenProfile != TokenProfileSimpleJWT {
 		v.add(name+".token_profile", "unknown profile %q (want %s, or nothing)", cl.TokenProfile, TokenProfileSimpleJWT)
+	}
+	v.redirectURIs(name, cl)
+	for i, o := range cl.AllowedOrigins {
+		if msg := originProblem(o); msg != "" {
+			v.add(fmt.Sprintf("%s.allowed_origins[%d]", name, i), "%q %s", o, msg)
+		}
 	}
 }
 

@@ -40,6 +40,11 @@ var (
 	// disable or enable, a delete), or the user is disabled or gone. The
 	// password grant answers it as a wrong password.
 	ErrStaleCredentials = errors.New("user credentials changed since the login read them")
+	// ErrCodeUsed reports that an authorization code was redeemed before.
+	// RedeemCode returns it with the code, whose FamilyID names the family
+	// the first redemption issued, so that the caller can revoke it
+	// (RFC 6749 §10.5).
+	ErrCodeUsed = errors.New("authorization code already used")
 	// ErrUnavailable reports that the backend cannot be reached. The HTTP
 	// layer maps it to 503 temporarily_unavailable.
 	ErrUnavailable = errors.New("store unavailable")
@@ -54,6 +59,7 @@ type Store interface {
 	RevokedTokens
 	UserPages
 	IdempotencyKeys
+	AuthCodes
 
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
@@ -448,4 +454,42 @@ func PlanImport(existing *User, in ImportedUser, overwrite bool) (User, ImportRe
 	res.EndSessions = u.PasswordHash != existing.PasswordHash || u.Disabled && !existing.Disabled
 	res.Enabled = existing.Disabled && !u.Disabled
 	return u, res
+}
+
+// AuthCode is an authorization code of the authorization code flow
+// (RFC 6749 §4.1) with what it was issued for. Only the hash of the code
+// is stored.
+type AuthCode struct {
+	Hash          []byte // SHA-256 of the code
+	ClientID      string // the only client that may redeem it
+	RedirectURI   string // as sent in the authorization request ("" if omitted)
+	CodeChallenge string // PKCE S256 challenge (RFC 7636)
+	UserID        string // sub
+	UserName      string // to load the user again at redemption
+	// CredentialVersion is the user's at the login that the code came
+	// from; the family its redemption creates records it, so that
+	// CreateFamily refuses it after a password change, disable or delete.
+	CredentialVersion uint64
+	Scope             []string // granted
+	AuthTime          time.Time
+	ExpiresAt         time.Time
+	// FamilyID is the refresh family issued at the first redemption; set
+	// by RedeemCode, empty before.
+	FamilyID string
+}
+
+// AuthCodes stores authorization codes: single use, short lived.
+type AuthCodes interface {
+	// SaveCode stores c until c.ExpiresAt. ErrAlreadyExists if a code with
+	// the same hash exists.
+	SaveCode(ctx context.Context, c AuthCode) error
+	// RedeemCode marks the code whose hash is hash as used, in one atomic
+	// step, recording familyID as the family its redemption issues, and
+	// returns it. In order:
+	//  - no code with that hash, or it has expired at now: ErrNotFound;
+	//  - the code was redeemed before: the code (FamilyID set by the first
+	//    redemption) and ErrCodeUsed;
+	//  - otherwise the code, with FamilyID = familyID.
+	// Of any number of concurrent redemptions exactly one gets no error.
+	RedeemCode(ctx context.Context, hash []byte, familyID string, now time.Time) (AuthCode, error)
 }

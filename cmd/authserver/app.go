@@ -178,7 +178,8 @@ func (a *app) loadKeys(ctx context.Context) (*keys.Manager, error) {
 func clientsFromConfig(cs []config.Client) []authserver.Client {
 	out := make([]authserver.Client, len(cs))
 	for i, c := range cs {
-		out[i] = authserver.Client{ID: c.ID, Public: c.Public, SecretHash: c.SecretHash, SecretHashes: c.SecretHashes, Grants: c.Grants, Scopes: c.Scopes, Audience: c.Audience, Introspect: c.Introspect, TokenProfile: c.TokenProfile}
+		out[i] = authserver.Client{ID: c.ID, Public: c.Public, SecretHash: c.SecretHash, SecretHashes: c.SecretHashes, Grants: c.Grants, Scopes: c.Scopes, Audience: c.Audience, Introspect: c.Introspect, TokenProfile: c.TokenProfile,
+			RedirectURIs: c.RedirectURIs, AllowedOrigins: c.AllowedOrigins, Consent: c.Consent}
 	}
 	return out
 }

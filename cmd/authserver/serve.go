@@ -127,6 +127,9 @@ func newServer(a *app, km *keys.Manager) (*authserver.Server, error) {
 			MaxFailuresPerIP: c.Passwords.Lockout.MaxFailuresPerIP,
 			Window:           c.Passwords.Lockout.Window,
 		},
+		Login: authserver.LoginOptions{
+			SessionTTL: c.Login.SessionTTL, TemplatesDir: c.Login.TemplatesDir, ProductName: c.Login.ProductName,
+		},
 		TrustedProxies: proxies,
 		Store:          a.store,
 		Signer:         km,

@@ -11,10 +11,13 @@
 //
 // Usage:
 //
-//	example-api [-issuer URL] [-audience AUD] [-addr HOST:PORT]
+//	example-api [-issuer URL] [-audience AUD] [-addr HOST:PORT] [-allow-origins LIST]
+//
+// -allow-origins lists, comma-separated, the origins of browser apps that
+// may call the API (CORS), such as cmd/example-spa's.
 //
 // Each flag defaults to an environment variable (EXAMPLE_API_ISSUER,
-// EXAMPLE_API_AUDIENCE, EXAMPLE_API_ADDR) and then to
+// EXAMPLE_API_AUDIENCE, EXAMPLE_API_ADDR, EXAMPLE_API_ALLOW_ORIGINS) and then to
 // http://127.0.0.1:8080, api and 127.0.0.1:9000: the issuer and audience
 // of `authserver serve --dev`. SIGINT or SIGTERM shuts the server down
 // gracefully. See docs/verifying-tokens.md.
@@ -31,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -77,6 +81,7 @@ type config struct {
 	issuer   string // exact iss of the tokens, and where discovery starts
 	audience string // this API's audience: the tokens' aud must contain it
 	addr     string // listen address
+	origins  []string
 }
 
 // parseConfig reads the flags in args, whose defaults come from the
@@ -95,8 +100,14 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&c.issuer, "issuer", env("EXAMPLE_API_ISSUER", defaultIssuer), "authserver's issuer URL (env EXAMPLE_API_ISSUER)")
 	fs.StringVar(&c.audience, "audience", env("EXAMPLE_API_AUDIENCE", defaultAudience), "audience of this API (env EXAMPLE_API_AUDIENCE)")
 	fs.StringVar(&c.addr, "addr", env("EXAMPLE_API_ADDR", defaultAddr), "listen address (env EXAMPLE_API_ADDR)")
+	origins := fs.String("allow-origins", env("EXAMPLE_API_ALLOW_ORIGINS", ""), "comma-separated origins of browser apps allowed to call (env EXAMPLE_API_ALLOW_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	for o := range strings.SplitSeq(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.origins = append(c.origins, o)
+		}
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -120,7 +131,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.issuer, "audience", cfg.audience, "jwks_uri", v.JWKSURL())
-	return serve(ctx, ln, newHandler(v), log)
+	return serve(ctx, ln, withCORS(newHandler(v), cfg.origins), log)
 }
 
 // serve serves h on ln until ctx is done, then shuts down gracefully:

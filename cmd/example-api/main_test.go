@@ -38,10 +38,12 @@ func TestParseConfig(t *testing.T) {
 		want    config
 		wantErr bool
 	}{
-		{"defaults", nil, nil, config{defaultIssuer, defaultAudience, defaultAddr}, false},
-		{"environment", nil, env, config{"https://auth.example", "orders-api", ":9100"}, false},
+		{"defaults", nil, nil, config{defaultIssuer, defaultAudience, defaultAddr, nil}, false},
+		{"environment", nil, env, config{"https://auth.example", "orders-api", ":9100", nil}, false},
 		{"flags-over-environment", []string{"-issuer", "http://127.0.0.1:18080", "-audience", "billing-api", "-addr", "127.0.0.1:0"}, env,
-			config{"http://127.0.0.1:18080", "billing-api", "127.0.0.1:0"}, false},
+			config{"http://127.0.0.1:18080", "billing-api", "127.0.0.1:0", nil}, false},
+		{"allow-origins", []string{"-allow-origins", "https://a.example, http://127.0.0.1:3000"}, nil,
+			config{defaultIssuer, defaultAudience, defaultAddr, []string{"https://a.example", "http://127.0.0.1:3000"}}, false},
 		{"unknown-flag", []string{"-port", "9000"}, nil, config{}, true},
 		{"stray-argument", []string{"serve"}, nil, config{}, true},
 		{"empty-audience", []string{"-audience", ""}, nil, config{}, true},
@@ -52,7 +54,7 @@ func TestParseConfig(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("parseConfig error = %v, want error: %v", err, tt.wantErr)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("parseConfig = %+v, want %+v", got, tt.want)
 			}
 		})

@@ -192,6 +192,7 @@ ALTER TABLE families ADD COLUMN credential_version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE families ADD COLUMN rotation_scope TEXT;
 `,
 	idempotencyMigration,
+	codesMigration,
 }
 
 // migrate applies the migrations the file lacks, in one write transaction,
