@@ -26,7 +26,7 @@ type clientGeneration struct {
 	reg     clientRegistry
 	clients []Client
 	origins map[string]bool // allowedOrigins(clients)
-	seen    sync.Map // client id + "/" + secret id → struct{}
+	seen    sync.Map        // client id + "/" + secret id → struct{}
 }
 
 func newClientSet(clients []Client, m *metrics, audit *slog.Logger) (*clientSet, error) {
