@@ -46,23 +46,7 @@ const listUsersAfterQuery = "SELECT " + userColumns + " FROM users WHERE name > 
 // ListUsersAfter returns at most limit users named after after, ordered
 // by name: a range of the primary key.
 func (s *Store) ListUsersAfter(ctx context.Context, after string, limit int) ([]store.User, error) {
-	rows, err := s.db.QueryContext(ctx, listUsersAfterQuery, after, limit)
-	if err != nil {
-		return nil, wrap("list users", err)
-	}
-	defer rows.Close()
-	users := []store.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, wrap("list users", err)
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap("list users", err)
-	}
-	return users, nil
+	return s.queryUsers(ctx, listUsersAfterQuery, after, limit)
 }
 
 // UpdateClaims checks and replaces the claims of the named user in one

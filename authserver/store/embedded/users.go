@@ -45,12 +45,18 @@ func (s *Store) GetUser(ctx context.Context, name string) (store.User, error) {
 
 // ListUsers returns every user ordered by name (byte order).
 func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+userColumns+" FROM users ORDER BY name")
+	return s.queryUsers(ctx, "SELECT "+userColumns+" FROM users ORDER BY name")
+}
+
+// queryUsers returns the users that query selects (userColumns, in its
+// order).
+func (s *Store) queryUsers(ctx context.Context, query string, args ...any) ([]store.User, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, wrap("list users", err)
 	}
 	defer rows.Close()
-	var users []store.User
+	users := []store.User{}
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {

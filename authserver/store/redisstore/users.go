@@ -99,19 +99,12 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	if u.Name == "" || u.ID == "" {
 		return errors.New("create user: empty name or id")
 	}
-	fields := []any{
-		userFieldID, u.ID, userFieldPassword, u.PasswordHash,
-		userFieldDisabled, boolField(u.Disabled), userFieldCreated, millis(u.Created),
-	}
-	if len(u.Claims) > 0 {
-		claims, err := json.Marshal(u.Claims)
-		if err != nil {
-			return fmt.Errorf("create user: claims: %w", err)
-		}
-		fields = append(fields, userFieldClaims, claims)
+	fields, err := userFields(u)
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
 	}
 	var claim *redis.Cmd
-	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
 		mark := ""
 		if u.Disabled {
