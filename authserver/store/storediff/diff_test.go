@@ -9,7 +9,6 @@
 package storediff_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -21,9 +20,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/oauthkit/authserver/authserver/store/storetest"
 
 	"github.com/oauthkit/authserver/authserver/store"
 	"github.com/oauthkit/authserver/authserver/store/embedded"
@@ -268,7 +268,7 @@ func (r *run) redeem() {
 			r.fatalf("%s: Redeem(generation %d of %d, scope %q, grace %v) = %v (%s), want %v (%s)",
 				b.name, red.Generation, len(tokens)-1, red.Scope, red.Grace, got.Outcome, got.Reason, want.Outcome, want.Reason)
 		}
-		if d := diff(got.Family, want.Family); d != "" {
+		if d := storetest.DiffFamily(got.Family, want.Family); d != "" {
 			r.fatalf("%s: Redeem %v family (-got +want):\n%s", b.name, got.Outcome, d)
 		}
 	}
@@ -374,7 +374,7 @@ func (r *run) compareFamilies() {
 			case live && err != nil:
 				r.fatalf("%s: GetFamily(%s): %v", b.name, id, err)
 			case live:
-				if d := diff(got, want); d != "" {
+				if d := storetest.DiffFamily(got, want); d != "" {
 					r.fatalf("%s: GetFamily(%s) (-got +want):\n%s", b.name, id, d)
 				}
 			}
@@ -392,31 +392,4 @@ func sameError(err, want error) bool {
 		return err == nil
 	}
 	return errors.Is(err, want)
-}
-
-// diff describes how got differs from want; "" if not at all. Nil and
-// empty are the same.
-func diff(got, want store.Family) string {
-	var b strings.Builder
-	field := func(name string, equal bool, g, w any) {
-		if !equal {
-			fmt.Fprintf(&b, "  %s: -%v +%v\n", name, g, w)
-		}
-	}
-	field("ID", got.ID == want.ID, got.ID, want.ID)
-	field("UserID", got.UserID == want.UserID, got.UserID, want.UserID)
-	field("ClientID", got.ClientID == want.ClientID, got.ClientID, want.ClientID)
-	field("Scope", slices.Equal(got.Scope, want.Scope), got.Scope, want.Scope)
-	field("Claims", maps.Equal(got.Claims, want.Claims), got.Claims, want.Claims)
-	field("Created", got.Created.Equal(want.Created), got.Created, want.Created)
-	field("LastUsed", got.LastUsed.Equal(want.LastUsed), got.LastUsed, want.LastUsed)
-	field("IdleTTL", got.IdleTTL == want.IdleTTL, got.IdleTTL, want.IdleTTL)
-	field("ExpiresAt", got.ExpiresAt.Equal(want.ExpiresAt), got.ExpiresAt, want.ExpiresAt)
-	field("Generation", got.Generation == want.Generation, got.Generation, want.Generation)
-	field("CurrentHash", bytes.Equal(got.CurrentHash, want.CurrentHash), got.CurrentHash, want.CurrentHash)
-	field("PreviousHash", bytes.Equal(got.PreviousHash, want.PreviousHash), got.PreviousHash, want.PreviousHash)
-	field("SealedNext", bytes.Equal(got.SealedNext, want.SealedNext), got.SealedNext, want.SealedNext)
-	field("RotationScope", slices.Equal(got.RotationScope, want.RotationScope), got.RotationScope, want.RotationScope)
-	field("CredentialVersion", got.CredentialVersion == want.CredentialVersion, got.CredentialVersion, want.CredentialVersion)
-	return b.String()
 }

@@ -168,7 +168,7 @@ func testFamilyList(t *testing.T, s store.Store) {
 				t.Fatalf("ListFamilies ids = %q, want %q", gotIDs, wantIDs)
 			}
 			for i := range got {
-				if d := diffFamily(got[i], tc.want[i]); d != "" {
+				if d := DiffFamily(got[i], tc.want[i]); d != "" {
 					t.Errorf("ListFamilies entry %s (-got +want):\n%s", got[i].ID, d)
 				}
 			}

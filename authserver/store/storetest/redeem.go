@@ -221,7 +221,7 @@ func testRedeemRules(t *testing.T, s store.Store) {
 			if tc.wantState == stateRotated {
 				after = rotated(f, r)
 			}
-			if d := diffFamily(got.Family, after); d != "" {
+			if d := DiffFamily(got.Family, after); d != "" {
 				t.Fatalf("Redeemed.Family (-got +want):\n%s", d)
 			}
 			if tc.wantState == stateGone {
@@ -275,7 +275,7 @@ func testRedeemReplayScope(t *testing.T, s store.Store) {
 			if got.Outcome != tc.want || tc.want == store.Rejected && got.Reason != store.ReasonScope {
 				t.Fatalf("replay with scope %q = %v (%q), want %v", tc.scope, got.Outcome, got.Reason, tc.want)
 			}
-			if d := diffFamily(got.Family, after); d != "" {
+			if d := DiffFamily(got.Family, after); d != "" {
 				t.Fatalf("Redeemed.Family (-got +want):\n%s", d)
 			}
 			wantFamily(t, s, after, r.Now)
@@ -429,7 +429,7 @@ func testRedeemConcurrentGrace(t *testing.T, s store.Store) {
 				t.Fatalf("redeemer %d: outcome %v (%q), want replayed", i, got[i].Outcome, got[i].Reason)
 			}
 			// Every replay answers with the winner's successor.
-			if d := diffFamily(got[i].Family, want); d != "" {
+			if d := DiffFamily(got[i].Family, want); d != "" {
 				t.Fatalf("redeemer %d: Redeemed.Family (-got +want):\n%s", i, d)
 			}
 		}

@@ -213,7 +213,7 @@ func mustRotate(t *testing.T, s store.Store, f store.Family, now time.Time) stor
 		t.Fatalf("Redeem(%s, generation %d) = %v (%s), want rotated", f.ID, f.Generation, got.Outcome, got.Reason)
 	}
 	want := rotated(f, r)
-	if d := diffFamily(got.Family, want); d != "" {
+	if d := DiffFamily(got.Family, want); d != "" {
 		t.Fatalf("Redeem(%s) family (-got +want):\n%s", f.ID, d)
 	}
 	return want
@@ -226,7 +226,7 @@ func wantFamily(t *testing.T, s store.Store, want store.Family, now time.Time) {
 	if err != nil {
 		t.Fatalf("GetFamily(%s, %s): %v", want.ID, now.Format(time.RFC3339), err)
 	}
-	if d := diffFamily(got, want); d != "" {
+	if d := DiffFamily(got, want); d != "" {
 		t.Fatalf("GetFamily(%s) (-got +want):\n%s", want.ID, d)
 	}
 }
@@ -240,10 +240,10 @@ func wantNoFamily(t *testing.T, s store.Store, id string, now time.Time) {
 	}
 }
 
-// diffFamily describes how got differs from want, field by field, or
+// DiffFamily describes how got differs from want, field by field, or
 // returns "". Times compare with Equal; nil and empty slices and maps are
 // the same.
-func diffFamily(got, want store.Family) string {
+func DiffFamily(got, want store.Family) string {
 	var b bytes.Buffer
 	field := func(name string, equal bool, g, w any) {
 		if !equal {
