@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,13 +52,6 @@ func mustHash(t testing.TB, secret string) string {
 // sharedKEK avoids generating a key-encryption key per test.
 var sharedKEK = []byte("0123456789abcdef0123456789abcdef")
 
-// signingKeys caches one manager's stored set per process: RSA key
-// generation is the slowest part of setting up a test server.
-var (
-	keyOnce sync.Once
-	keyBlob []byte
-)
-
 func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 	t.Helper()
 	c := testutil.NewClock(time.Now().Truncate(time.Second))
@@ -72,17 +64,7 @@ func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyOnce.Do(func() {
-		mem := &keystest.Store{}
-		m := keys.NewManager(mem, sealer, keys.Options{Logger: quietLog})
-		if err := m.Init(context.Background()); err != nil {
-			panic(err)
-		}
-		keyBlob = mem.Data()
-	})
-	if _, ok, err := st.SwapKeySet(context.Background(), 0, keyBlob); err != nil || !ok {
-		t.Fatalf("seed key set: %v %v", ok, err)
-	}
+	keystest.Seed(t, st, sealer, sharedKEK)
 	km := keys.NewManager(st, sealer, keys.Options{Now: c.Now, AccessTTL: 15 * time.Minute, Logger: quietLog})
 	if err := km.Init(context.Background()); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,13 +35,6 @@ const (
 )
 
 var kek = []byte("0123456789abcdef0123456789abcdef")
-
-// keyBlob is one stored key set, generated once: RSA key generation is
-// the slowest part of a test server.
-var (
-	keyOnce sync.Once
-	keyBlob []byte
-)
 
 // env is one authserver with both APIs mounted, over a real store,
 // reached over real HTTP through a client that validates every request
@@ -96,17 +88,7 @@ func newEnv(t *testing.T, st store.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyOnce.Do(func() {
-		mem := &keystest.Store{}
-		m := keys.NewManager(mem, sealer, keys.Options{Logger: quiet})
-		if err := m.Init(context.Background()); err != nil {
-			panic(err)
-		}
-		keyBlob = mem.Data()
-	})
-	if _, ok, err := st.SwapKeySet(context.Background(), 0, keyBlob); err != nil || !ok {
-		t.Fatalf("seed key set: %v %v", ok, err)
-	}
+	keystest.Seed(t, st, sealer, kek)
 	km := keys.NewManager(st, sealer, keys.Options{RSABits: 2048, Logger: quiet})
 	if err := km.Init(context.Background()); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,9 @@ package keystest
 
 import (
 	"context"
+	"log/slog"
 	"sync"
+	"testing"
 
 	"github.com/oauthkit/authserver/keys"
 )
@@ -90,4 +92,27 @@ func (s *Store) Stats() (version int64, swaps int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.version, s.swaps
+}
+
+// seeds caches one generated key set per key-encryption key: RSA key
+// generation takes long enough to dominate a test that needs a fresh store.
+var seeds sync.Map // string(kek) → []byte
+
+// Seed stores in st, which must hold no key set yet, a set of one active
+// RS256 key sealed with sealer, generated once per process and kek; kek
+// is the key sealer was made with and names the cached set.
+func Seed(t testing.TB, st keys.Store, sealer *keys.Sealer, kek []byte) {
+	t.Helper()
+	blob, ok := seeds.Load(string(kek))
+	if !ok {
+		mem := &Store{}
+		m := keys.NewManager(mem, sealer, keys.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err := m.Init(context.Background()); err != nil {
+			t.Fatalf("seed key set: %v", err)
+		}
+		blob, _ = seeds.LoadOrStore(string(kek), mem.Data())
+	}
+	if _, ok, err := st.SwapKeySet(context.Background(), 0, blob.([]byte)); err != nil || !ok {
+		t.Fatalf("seed key set: %v %v", ok, err)
+	}
 }
