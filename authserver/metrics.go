@@ -20,6 +20,7 @@ type metrics struct {
 	issued        *prometheus.CounterVec
 	failures      *prometheus.CounterVec
 	reuse         prometheus.Counter
+	refresh       *prometheus.CounterVec
 	lockouts      prometheus.Counter
 	requests      *prometheus.HistogramVec
 	storeDuration *prometheus.HistogramVec
@@ -38,6 +39,10 @@ func newMetrics(keyAge func() float64) *metrics {
 		reuse: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "authserver_refresh_reuse_detected_total", Help: "Refresh-token replays detected; each revoked a family.",
 		}),
+		refresh: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authserver_refresh_outcomes_total",
+			Help: "Refresh-token redemptions, by outcome: rotated, replayed (a retry inside the grace, same answer), reused (a replay that revoked the family), rejected.",
+		}, []string{"outcome"}),
 		lockouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "authserver_login_lockouts_total", Help: "Password-grant attempts refused with 429 by the lockout.",
 		}),
@@ -53,7 +58,12 @@ func newMetrics(keyAge func() float64) *metrics {
 			Name: "authserver_store_errors_total", Help: "Failed store calls (unreachable, timeouts), by operation.",
 		}, []string{"op"}),
 	}
-	m.reg.MustRegister(m.issued, m.failures, m.reuse, m.lockouts, m.requests, m.storeDuration, m.storeErrors,
+	// Every outcome is exported from the start, so that a rate over it is
+	// 0 rather than absent before the first of its kind.
+	for _, o := range []store.Outcome{store.Rotated, store.Replayed, store.Reused, store.Rejected} {
+		m.refresh.WithLabelValues(o.String())
+	}
+	m.reg.MustRegister(m.issued, m.failures, m.reuse, m.refresh, m.lockouts, m.requests, m.storeDuration, m.storeErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "authserver_signing_key_age_seconds", Help: "Time since the active signing key became active.",
 		}, keyAge),

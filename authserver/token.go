@@ -238,6 +238,7 @@ func (s *Server) refreshGrant(r *http.Request, c *Client, p params) (*tokenRespo
 		return nil, storeError(err)
 	}
 	fam := res.Family
+	s.metrics.refresh.WithLabelValues(res.Outcome.String()).Inc()
 	switch res.Outcome {
 	case store.Rotated:
 		s.audit.Info("refresh rotated", "event", "refresh_rotated", "family", fam.ID, "client_id", c.ID, "user_id", fam.UserID, "generation", fam.Generation)
