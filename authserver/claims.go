@@ -71,14 +71,14 @@ func (c *accessClaims) appendJSON(b []byte) []byte {
 		b = append(b, `,"scope":`...)
 		b = appendString(b, strings.Join(c.Scope, " "))
 	}
-	simpleJWT := c.Profile == TokenProfileSimpleJWT
-	if simpleJWT {
+	if c.Profile == TokenProfileSimpleJWT {
 		b = appendSimpleJWT(b, c.Extra)
 	}
 	if len(c.Extra) > 0 {
+		_, imported := c.Extra[DjangoUserIDClaim]
 		names := make([]string, 0, len(c.Extra))
 		for k := range c.Extra {
-			if !IsReservedClaim(k) && !(simpleJWT && (k == "token_type" || k == simpleJWTUserID)) {
+			if c.carries(k, imported) {
 				names = append(names, k)
 			}
 		}
@@ -91,6 +91,46 @@ func (c *accessClaims) appendJSON(b []byte) []byte {
 		}
 	}
 	return append(b, '}')
+}
+
+// Scopes that name the sets of claims that users import maps from Django
+// fields, as OpenID Connect Core §5.4 names profile and email.
+const (
+	ScopeProfile = "profile" // username, first_name, last_name
+	ScopeEmail   = "email"   // email
+	ScopeStaff   = "staff"   // is_staff
+)
+
+// djangoClaimScopes maps each claim that DjangoUser takes from a Django
+// field (other than the pk) to the scope a token needs to carry it.
+// is_staff has a scope of its own: it is what an API authorizes on
+// (DRF's IsAdminUser, simplejwt's TokenUser.is_staff), not profile data,
+// and a client that asks for a name must not carry staff rights with it.
+var djangoClaimScopes = map[string]string{
+	"username": ScopeProfile, "first_name": ScopeProfile, "last_name": ScopeProfile,
+	"email": ScopeEmail, "is_staff": ScopeStaff,
+}
+
+// carries reports whether the user claim name goes into the token. Never
+// a reserved name, nor one that the token profile sets itself. For a user
+// imported from Django (imported: it has a user_id claim, the mark by
+// which users import tells its own users), a claim of a Django field only
+// when the token's scope holds the claim's scope: the client asked for
+// it. This one check serves every grant, so that a refresh carries the
+// claims of the login it continues, less those of a scope it narrows
+// away. Claims of other users, from users add --claim or the admin API,
+// go into every token, as they always did.
+func (c *accessClaims) carries(name string, imported bool) bool {
+	if IsReservedClaim(name) {
+		return false
+	}
+	if c.Profile == TokenProfileSimpleJWT && (name == "token_type" || name == simpleJWTUserID) {
+		return false
+	}
+	if scope := djangoClaimScopes[name]; imported && scope != "" {
+		return slices.Contains(c.Scope, scope)
+	}
+	return true
 }
 
 // simpleJWTUserID is simplejwt's default USER_ID_CLAIM.

@@ -32,6 +32,9 @@ const DjangoUserIDClaim = "user_id"
 //	date_joined → the user's creation time
 //
 // is_superuser, groups, user_permissions and last_login are not imported.
+// The claims of username, email, first_name, last_name and is_staff go
+// into an access token only with their scope (profile, email, staff; see
+// djangoClaimScopes); user_id goes into every token.
 // The error says why the object is refused, never quoting its hash.
 func DjangoUser(obj djangodump.Object, now time.Time) (store.ImportedUser, error) {
 	if !obj.Has("username") || !obj.Has("password") {

@@ -149,7 +149,8 @@ func testUsersImport(t *testing.T, driver string) {
 		t.Fatalf("alice logs in with her Django password: %d %v", code, body)
 	}
 	_, claims := verifyWithJOSE(t, s.base, body["access_token"].(string))
-	for k, want := range map[string]any{"user_id": "1", "username": "alice", "email": "alice@example.com", "first_name": "First alice", "is_staff": "true"} {
+	// The client has the scope profile only: no email, no is_staff.
+	for k, want := range map[string]any{"user_id": "1", "username": "alice", "first_name": "First alice", "email": nil, "is_staff": nil} {
 		if claims[k] != want {
 			t.Errorf("claim %s = %v, want %v", k, claims[k], want)
 		}

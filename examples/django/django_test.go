@@ -350,6 +350,24 @@ print(jwt.encode({"user_id": 1, "username": "alice", "exp": int(time.time()) + 3
 		t.Errorf("bob, inactive in Django: %d %v, want 400", code, body)
 	}
 	_, other := login(t, issuer, "billing-web", "alice", alicePassword)
+	// The guide's client has the scope profile: alice's names, not her
+	// email; billing-web has no scopes: only her user_id.
+	for _, c := range []struct {
+		token string
+		want  map[string]any
+	}{
+		{token, map[string]any{"user_id": float64(1), "username": "alice", "first_name": "Alice", "email": nil}},
+		{other["access_token"].(string), map[string]any{"user_id": float64(1), "username": nil, "first_name": nil, "email": nil}},
+	} {
+		var claims map[string]any
+		raw, _ := b64.DecodeString(strings.Split(c.token, ".")[1])
+		json.Unmarshal(raw, &claims)
+		for k, want := range c.want {
+			if claims[k] != want {
+				t.Errorf("claim %s of %s's token = %#v, want %#v", k, claims["client_id"], claims[k], want)
+			}
+		}
+	}
 	_, expiring := login(t, "http://"+shortAddr, "orders-web", "alice", alicePassword)
 	tampered, selfSigned := forge(t, token)
 
