@@ -94,12 +94,13 @@ func (u *Users) AddUser(ctx context.Context, name, pw string, claims map[string]
 }
 
 // SetPasswordHash replaces a user's password with an already-hashed one
-// (see AddHashed) and logs it out everywhere, as SetPassword does.
-func (u *Users) SetPasswordHash(ctx context.Context, name, hash string) (revoked int, err error) {
+// (see AddHashed) and logs it out everywhere, as SetPassword does, if
+// the user's ETag is still ifMatch (see SetPasswordIf).
+func (u *Users) SetPasswordHash(ctx context.Context, name, hash, ifMatch string) (revoked int, err error) {
 	if !password.Acceptable(hash) {
 		return 0, fmt.Errorf("%w: password_hash is not a hash in a supported format", ErrInvalidUser)
 	}
-	n, err := u.store.SetPassword(ctx, name, hash)
+	n, err := u.store.SetPasswordIf(ctx, name, hash, matchETag(ifMatch))
 	if err != nil {
 		return 0, fmt.Errorf("set password of %s: %w", name, err)
 	}
@@ -110,6 +111,13 @@ func (u *Users) SetPasswordHash(ctx context.Context, name, hash string) (revoked
 // one store operation, so that no login made with the old password, even
 // one in flight, keeps a session.
 func (u *Users) SetPassword(ctx context.Context, name, pw string) (revoked int, err error) {
+	return u.SetPasswordIf(ctx, name, pw, "")
+}
+
+// SetPasswordIf is SetPassword if the user's ETag is still ifMatch (""
+// or "*": whatever it is), checked in the store operation that changes
+// it; ErrPrecondition, changing nothing, otherwise.
+func (u *Users) SetPasswordIf(ctx context.Context, name, pw, ifMatch string) (revoked int, err error) {
 	if err := checkPassword(pw); err != nil {
 		return 0, err
 	}
@@ -117,7 +125,7 @@ func (u *Users) SetPassword(ctx context.Context, name, pw string) (revoked int, 
 	if err != nil {
 		return 0, fmt.Errorf("set password: %w", err)
 	}
-	n, err := u.store.SetPassword(ctx, name, hash)
+	n, err := u.store.SetPasswordIf(ctx, name, hash, matchETag(ifMatch))
 	if err != nil {
 		return 0, fmt.Errorf("set password of %s: %w", name, err)
 	}
@@ -127,7 +135,13 @@ func (u *Users) SetPassword(ctx context.Context, name, pw string) (revoked int, 
 // SetDisabled disables (logging it out everywhere, in the same store
 // operation) or enables a user.
 func (u *Users) SetDisabled(ctx context.Context, name string, disabled bool) (revoked int, err error) {
-	n, err := u.store.SetDisabled(ctx, name, disabled)
+	return u.SetDisabledIf(ctx, name, disabled, "")
+}
+
+// SetDisabledIf is SetDisabled if the user's ETag is still ifMatch, as
+// SetPasswordIf.
+func (u *Users) SetDisabledIf(ctx context.Context, name string, disabled bool, ifMatch string) (revoked int, err error) {
+	n, err := u.store.SetDisabledIf(ctx, name, disabled, matchETag(ifMatch))
 	if err != nil {
 		return 0, fmt.Errorf("set disabled of %s: %w", name, err)
 	}
@@ -136,7 +150,13 @@ func (u *Users) SetDisabled(ctx context.Context, name string, disabled bool) (re
 
 // Delete removes a user and every family it had, in one store operation.
 func (u *Users) Delete(ctx context.Context, name string) (revoked int, err error) {
-	n, err := u.store.DeleteUser(ctx, name)
+	return u.DeleteIf(ctx, name, "")
+}
+
+// DeleteIf is Delete if the user's ETag is still ifMatch, as
+// SetPasswordIf.
+func (u *Users) DeleteIf(ctx context.Context, name, ifMatch string) (revoked int, err error) {
+	n, err := u.store.DeleteUserIf(ctx, name, matchETag(ifMatch))
 	if err != nil {
 		return 0, fmt.Errorf("delete user %s: %w", name, err)
 	}

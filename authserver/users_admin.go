@@ -94,6 +94,21 @@ func ETag(user store.User) string {
 	return `"` + b64url.EncodeToString(h.Sum(nil)[:16]) + `"`
 }
 
+// matchETag returns the store check of an If-Match value: nil (any
+// user) for "" and "*", else one that refuses a user whose ETag is
+// another with ErrPrecondition.
+func matchETag(ifMatch string) func(store.User) error {
+	if ifMatch == "" || ifMatch == "*" {
+		return nil
+	}
+	return func(cur store.User) error {
+		if ETag(cur) != ifMatch {
+			return ErrPrecondition
+		}
+		return nil
+	}
+}
+
 // UpdateClaims replaces the claims of the named user if its ETag is still
 // ifMatch ("*" or empty: whatever it is), in one store step, so that of
 // two writers that read the same version only one succeeds; the other
@@ -102,12 +117,11 @@ func (u *Users) UpdateClaims(ctx context.Context, name string, claims map[string
 	if err := checkClaims(claims); err != nil {
 		return store.User{}, err
 	}
-	user, err := u.store.UpdateClaims(ctx, name, claims, func(cur store.User) error {
-		if ifMatch != "" && ifMatch != "*" && ifMatch != ETag(cur) {
-			return ErrPrecondition
-		}
-		return nil
-	})
+	check := matchETag(ifMatch)
+	if check == nil {
+		check = func(store.User) error { return nil }
+	}
+	user, err := u.store.UpdateClaims(ctx, name, claims, check)
 	if err != nil {
 		return store.User{}, fmt.Errorf("update claims of %s: %w", name, err)
 	}

@@ -95,7 +95,7 @@ func TestAccountPasswordLockout(t *testing.T) {
 		e.do(t, req{method: "POST", path: path("/admin/v1/users/%s/unlock", e.alice), token: admin}).want(t, http.StatusNoContent, "")
 		change(alicePass, "alice-new-password").want(t, http.StatusOK, "")
 		// A deleted user's token, still valid, finds no account.
-		e.do(t, req{method: "DELETE", path: path("/admin/v1/users/%s", e.alice), token: admin}).want(t, http.StatusNoContent, "")
+		e.do(t, req{method: "DELETE", path: path("/admin/v1/users/%s", e.alice), token: admin, header: map[string]string{"If-Match": "*"}}).want(t, http.StatusNoContent, "")
 		e.do(t, req{method: "GET", path: "/account/v1/profile", token: tok}).want(t, http.StatusNotFound, "not-found")
 		e.do(t, req{method: "GET", path: "/account/v1/sessions", token: tok}).want(t, http.StatusNotFound, "not-found")
 	})

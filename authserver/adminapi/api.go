@@ -12,7 +12,8 @@
 // so every rule holds in all three. Errors are RFC 9457 problem details;
 // request bodies are JSON, strictly decoded and size-limited; a POST
 // with an Idempotency-Key is answered once and replayed to its retries;
-// a claims update requires If-Match. docs/openapi.yaml describes both
+// every user write requires If-Match, which the store checks in the
+// step that makes the change. docs/openapi.yaml describes both
 // APIs, and docs/admin-api.md how to use them.
 package adminapi
 

@@ -37,9 +37,9 @@ func TestScopes(t *testing.T) {
 			{req{method: "GET", path: "/admin/v1/usernames/alice"}, adminapi.ScopeUsersRead, 200},
 			{req{method: "POST", path: "/admin/v1/users", body: map[string]any{"name": "scoped", "password": "long-enough"}}, adminapi.ScopeUsersWrite, 201},
 			{req{method: "PUT", path: u + "/claims", header: map[string]string{"If-Match": "*"}, body: map[string]any{"claims": map[string]string{}}}, adminapi.ScopeUsersWrite, 200},
-			{req{method: "PUT", path: u + "/password", body: map[string]any{"password": alicePass}}, adminapi.ScopeUsersWrite, 200},
-			{req{method: "POST", path: u + "/disable"}, adminapi.ScopeUsersWrite, 200},
-			{req{method: "POST", path: u + "/enable"}, adminapi.ScopeUsersWrite, 200},
+			{req{method: "PUT", path: u + "/password", header: map[string]string{"If-Match": "*"}, body: map[string]any{"password": alicePass}}, adminapi.ScopeUsersWrite, 200},
+			{req{method: "POST", path: u + "/disable", header: map[string]string{"If-Match": "*"}}, adminapi.ScopeUsersWrite, 200},
+			{req{method: "POST", path: u + "/enable", header: map[string]string{"If-Match": "*"}}, adminapi.ScopeUsersWrite, 200},
 			{req{method: "POST", path: u + "/unlock"}, adminapi.ScopeUsersWrite, 204},
 			{req{method: "GET", path: u + "/sessions"}, adminapi.ScopeSessions, 200},
 			{req{method: "DELETE", path: u + "/sessions"}, adminapi.ScopeSessions, 200},
@@ -47,7 +47,7 @@ func TestScopes(t *testing.T) {
 			{req{method: "GET", path: "/admin/v1/keys"}, adminapi.ScopeKeys, 200},
 			{req{method: "POST", path: "/admin/v1/keys/nosuchkey/retire"}, adminapi.ScopeKeys, 404},
 			{req{method: "POST", path: "/admin/v1/keys/nosuchkey/revoke"}, adminapi.ScopeKeys, 404},
-			{req{method: "DELETE", path: "/admin/v1/users/u_nobody"}, adminapi.ScopeUsersWrite, 404},
+			{req{method: "DELETE", path: "/admin/v1/users/u_nobody", header: map[string]string{"If-Match": "*"}}, adminapi.ScopeUsersWrite, 404},
 		}
 		for _, tc := range tests {
 			t.Run(tc.rq.method+tc.rq.path, func(t *testing.T) {

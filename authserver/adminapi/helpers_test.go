@@ -296,3 +296,13 @@ func path(format string, segs ...string) string {
 	}
 	return fmt.Sprintf(format, args...)
 }
+
+// etag reads the user of id and returns its ETag.
+func (e *env) etag(t testing.TB, admin, id string) string {
+	t.Helper()
+	r := e.do(t, req{method: "GET", path: path("/admin/v1/users/%s", id), token: admin}).want(t, http.StatusOK, "")
+	if r.header.Get("ETag") == "" {
+		t.Fatalf("user %s answered without an ETag", id)
+	}
+	return r.header.Get("ETag")
+}

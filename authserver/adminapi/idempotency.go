@@ -45,8 +45,8 @@ func (r *recorder) Write(b []byte) (int, error) {
 // idempotent runs handle for a POST with an Idempotency-Key once per key
 // and client: the first request reserves the key, runs, and stores its
 // answer for IdempotencyTTL; a retry with the same request gets that
-// answer again (with Idempotent-Replayed: true), one with another request
-// a problem. Answers of 5xx are not kept, so that a retry runs again.
+// answer again (status, body, Location and ETag, with
+// Idempotent-Replayed: true), one with another request a problem. Answers of 5xx are not kept, so that a retry runs again.
 func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c *caller, handle func(http.ResponseWriter, *http.Request, *caller) error) error {
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKey || !printable(key) {
@@ -57,7 +57,9 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c *caller, hand
 		return err
 	}
 	sum := sha256.New()
-	for _, s := range []string{r.Method, r.URL.Path, r.Header.Get("Content-Type")} {
+	// If-Match is part of the request: a retry that names another version
+	// is another request.
+	for _, s := range []string{r.Method, r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("If-Match")} {
 		sum.Write([]byte(strconv.Itoa(len(s)) + ":" + s))
 	}
 	sum.Write(body)
@@ -82,6 +84,9 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c *caller, hand
 		if existing.Location != "" {
 			w.Header().Set("Location", existing.Location)
 		}
+		if existing.ETag != "" {
+			w.Header().Set("ETag", existing.ETag)
+		}
 		w.Header().Set("Content-Type", existing.ContentType)
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(existing.Status)
@@ -104,7 +109,7 @@ func (a *API) idempotent(w http.ResponseWriter, r *http.Request, c *caller, hand
 		return nil
 	}
 	rec.Status, rec.Body = rw.status, rw.body.Bytes()
-	rec.ContentType, rec.Location = rw.Header().Get("Content-Type"), rw.Header().Get("Location")
+	rec.ContentType, rec.Location, rec.ETag = rw.Header().Get("Content-Type"), rw.Header().Get("Location"), rw.Header().Get("ETag")
 	if err := a.opts.Store.CompleteIdempotencyKey(ctx, rec); err != nil {
 		a.log.Error("store idempotency record", "error", err)
 	}

@@ -22,7 +22,8 @@ func TestIdempotentCreate(t *testing.T) {
 		first := e.do(t, req{method: "POST", path: "/admin/v1/users", token: admin, body: body, header: key}).want(t, http.StatusCreated, "")
 		for range 3 {
 			again := e.do(t, req{method: "POST", path: "/admin/v1/users", token: admin, body: body, header: key}).want(t, http.StatusCreated, "")
-			if again.raw != first.raw || again.header.Get("Location") != first.header.Get("Location") || again.header.Get("Idempotent-Replayed") != "true" {
+			if again.raw != first.raw || again.header.Get("Location") != first.header.Get("Location") || again.header.Get("Idempotent-Replayed") != "true" ||
+				first.header.Get("ETag") == "" || again.header.Get("ETag") != first.header.Get("ETag") {
 				t.Fatalf("retry answered %v %s, first %s", again.header, again.raw, first.raw)
 			}
 		}
@@ -84,5 +85,24 @@ func TestIdempotentCreateConcurrent(t *testing.T) {
 		if n := len(page.body["users"].([]any)); n != 4 {
 			t.Fatalf("%d users, want alice and one per round: %s", n, page.raw)
 		}
+	})
+}
+
+// TestIdempotentIfMatch retries a conditional disable with one
+// Idempotency-Key: the retry with the same If-Match gets the first answer
+// (not the 412 that running it again against the changed user would
+// give); one with another If-Match is another request, refused.
+func TestIdempotentIfMatch(t *testing.T) {
+	stores(t, func(t *testing.T, e *env) {
+		admin := e.clientToken(t, "admin", "")
+		p := path("/admin/v1/users/%s/disable", e.alice)
+		h := map[string]string{"Idempotency-Key": "disable-alice", "If-Match": e.etag(t, admin, e.alice)}
+		first := e.do(t, req{method: "POST", path: p, token: admin, header: h}).want(t, http.StatusOK, "")
+		again := e.do(t, req{method: "POST", path: p, token: admin, header: h}).want(t, http.StatusOK, "")
+		if again.raw != first.raw || again.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("retry answered %v %s, first %s", again.header, again.raw, first.raw)
+		}
+		h["If-Match"] = "*"
+		e.do(t, req{method: "POST", path: p, token: admin, header: h}).want(t, http.StatusUnprocessableEntity, "idempotency-key-reused")
 	})
 }

@@ -35,7 +35,7 @@ func TestListUsersWhileChanging(t *testing.T) {
 			for i := range 20 {
 				e.createUser(t, admin, fmt.Sprintf("s%02d", i*2+1))
 				if i < len(doomed) {
-					e.do(t, req{method: "DELETE", path: path("/admin/v1/users/%s", doomed[i]), token: admin}).want(t, http.StatusNoContent, "")
+					e.do(t, req{method: "DELETE", path: path("/admin/v1/users/%s", doomed[i]), token: admin, header: map[string]string{"If-Match": "*"}}).want(t, http.StatusNoContent, "")
 				}
 			}
 		}()

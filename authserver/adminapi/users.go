@@ -154,23 +154,29 @@ func (a *API) getUserByName(w http.ResponseWriter, r *http.Request, _ *caller) e
 	return nil
 }
 
-// checkIfMatch refuses a change when If-Match names another version of u.
-func checkIfMatch(r *http.Request, u store.User) error {
-	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != authserver.ETag(u) {
-		return problem("precondition-failed", "the user changed since it was read: read it again")
+// ifMatch returns the If-Match of a user write: the ETag of the user as
+// the caller read it, or "*" for whatever is there. Every user write
+// requires one (428 without), and the store checks it in the step that
+// makes the change, so that of two writers that read one version, one
+// wins and the other gets 412: a lost update is impossible.
+func ifMatch(r *http.Request) (string, error) {
+	m := r.Header.Get("If-Match")
+	if m == "" {
+		return "", problem("precondition-required", "send the ETag of the user as If-Match (or * to change whatever is there)")
 	}
-	return nil
+	return m, nil
 }
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, c *caller) error {
+	match, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
 	u, err := a.userByID(r)
 	if err != nil {
 		return err
 	}
-	if err := checkIfMatch(r, u); err != nil {
-		return err
-	}
-	n, err := a.opts.Users.Delete(r.Context(), u.Name)
+	n, err := a.opts.Users.DeleteIf(r.Context(), u.Name, match)
 	if err != nil {
 		return userProblem(err)
 	}
@@ -184,9 +190,9 @@ type claimsRequest struct {
 }
 
 func (a *API) updateClaims(w http.ResponseWriter, r *http.Request, c *caller) error {
-	ifMatch := r.Header.Get("If-Match")
-	if ifMatch == "" {
-		return problem("precondition-required", "send the ETag of the user as If-Match (or * to overwrite whatever is there)")
+	match, err := ifMatch(r)
+	if err != nil {
+		return err
 	}
 	var req claimsRequest
 	if err := decode(w, r, &req); err != nil {
@@ -196,11 +202,7 @@ func (a *API) updateClaims(w http.ResponseWriter, r *http.Request, c *caller) er
 	if err != nil {
 		return err
 	}
-	if ifMatch != "*" && ifMatch != authserver.ETag(u) {
-		return problem("precondition-failed", "the user changed since it was read: read it again")
-	}
-	// The store checks the version again, atomically with the write.
-	u, err = a.opts.Users.UpdateClaims(r.Context(), u.Name, req.Claims, ifMatch)
+	u, err = a.opts.Users.UpdateClaims(r.Context(), u.Name, req.Claims, match)
 	if err != nil {
 		return userProblem(err)
 	}
@@ -220,6 +222,10 @@ type revokedJSON struct {
 }
 
 func (a *API) setPassword(w http.ResponseWriter, r *http.Request, c *caller) error {
+	match, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
 	var req passwordRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
@@ -231,14 +237,11 @@ func (a *API) setPassword(w http.ResponseWriter, r *http.Request, c *caller) err
 	if err != nil {
 		return err
 	}
-	if err := checkIfMatch(r, u); err != nil {
-		return err
-	}
 	var n int
 	if req.Password != nil {
-		n, err = a.opts.Users.SetPassword(r.Context(), u.Name, *req.Password)
+		n, err = a.opts.Users.SetPasswordIf(r.Context(), u.Name, *req.Password, match)
 	} else {
-		n, err = a.opts.Users.SetPasswordHash(r.Context(), u.Name, *req.PasswordHash)
+		n, err = a.opts.Users.SetPasswordHash(r.Context(), u.Name, *req.PasswordHash, match)
 	}
 	if err != nil {
 		return userProblem(err)
@@ -257,14 +260,15 @@ func (a *API) enable(w http.ResponseWriter, r *http.Request, c *caller) error {
 }
 
 func (a *API) setDisabled(w http.ResponseWriter, r *http.Request, c *caller, disabled bool) error {
+	match, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
 	u, err := a.userByID(r)
 	if err != nil {
 		return err
 	}
-	if err := checkIfMatch(r, u); err != nil {
-		return err
-	}
-	n, err := a.opts.Users.SetDisabled(r.Context(), u.Name, disabled)
+	n, err := a.opts.Users.SetDisabledIf(r.Context(), u.Name, disabled, match)
 	if err != nil {
 		return userProblem(err)
 	}

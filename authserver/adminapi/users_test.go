@@ -42,26 +42,35 @@ func TestUserLifecycle(t *testing.T) {
 		}
 
 		e.login(t, "app", "bob", "bob-password", "")
-		pw := e.do(t, req{method: "PUT", path: path("/admin/v1/users/%s/password", id), token: admin, body: map[string]any{"password": "new-bob-password"}}).want(t, http.StatusOK, "")
+		etag = up.header.Get("ETag")
+		pw := e.do(t, req{method: "PUT", path: path("/admin/v1/users/%s/password", id), token: admin,
+			header: map[string]string{"If-Match": etag}, body: map[string]any{"password": "new-bob-password"}}).want(t, http.StatusOK, "")
 		if pw.body["sessions_revoked"] != float64(2) {
 			t.Fatalf("password change revoked %v, want the 2 logins", pw.body)
 		}
 		e.login(t, "app", "bob", "new-bob-password", "")
 
-		dis := e.do(t, req{method: "POST", path: path("/admin/v1/users/%s/disable", id), token: admin}).want(t, http.StatusOK, "")
+		// The version read before the password change is stale now.
+		e.do(t, req{method: "POST", path: path("/admin/v1/users/%s/disable", id), token: admin,
+			header: map[string]string{"If-Match": etag}}).want(t, http.StatusPreconditionFailed, "precondition-failed")
+		dis := e.do(t, req{method: "POST", path: path("/admin/v1/users/%s/disable", id), token: admin,
+			header: map[string]string{"If-Match": e.etag(t, admin, id)}}).want(t, http.StatusOK, "")
 		if dis.body["sessions_revoked"] != float64(1) {
 			t.Fatalf("disable: %s", dis.raw)
 		}
 		if g := e.do(t, req{method: "GET", path: path("/admin/v1/users/%s", id), token: admin}); g.body["disabled"] != true {
 			t.Fatalf("after disable: %s", g.raw)
 		}
-		e.do(t, req{method: "POST", path: path("/admin/v1/users/%s/enable", id), token: admin}).want(t, http.StatusOK, "")
+		e.do(t, req{method: "POST", path: path("/admin/v1/users/%s/enable", id), token: admin,
+			header: map[string]string{"If-Match": "*"}}).want(t, http.StatusOK, "")
 		e.login(t, "app", "bob", "new-bob-password", "")
 		e.do(t, req{method: "POST", path: path("/admin/v1/users/%s/unlock", id), token: admin}).want(t, http.StatusNoContent, "")
 
-		e.do(t, req{method: "DELETE", path: path("/admin/v1/users/%s", id), token: admin}).want(t, http.StatusNoContent, "")
+		e.do(t, req{method: "DELETE", path: path("/admin/v1/users/%s", id), token: admin,
+			header: map[string]string{"If-Match": e.etag(t, admin, id)}}).want(t, http.StatusNoContent, "")
 		e.do(t, req{method: "GET", path: path("/admin/v1/users/%s", id), token: admin}).want(t, http.StatusNotFound, "not-found")
-		e.do(t, req{method: "DELETE", path: path("/admin/v1/users/%s", id), token: admin}).want(t, http.StatusNotFound, "not-found")
+		e.do(t, req{method: "DELETE", path: path("/admin/v1/users/%s", id), token: admin,
+			header: map[string]string{"If-Match": "*"}}).want(t, http.StatusNotFound, "not-found")
 
 		for _, ev := range []string{"user_created", "user_claims_updated", "user_password_changed", "user_disabled", "user_enabled", "user_unlocked", "user_deleted"} {
 			if !strings.Contains(e.audit.String(), `"event":"`+ev+`","by":"admin_api","client_id":"admin"`) {
@@ -107,6 +116,8 @@ func TestUserErrors(t *testing.T) {
 	stores(t, func(t *testing.T, e *env) {
 		admin := e.clientToken(t, "admin", "")
 		alice := path("/admin/v1/users/%s", e.alice)
+		before := e.do(t, req{method: "GET", path: alice, token: admin}).want(t, http.StatusOK, "")
+		stale := map[string]string{"If-Match": `"stale"`}
 		tests := []struct {
 			name   string
 			rq     req
@@ -130,7 +141,14 @@ func TestUserErrors(t *testing.T) {
 			{"unknown-name", req{method: "GET", path: "/admin/v1/usernames/nobody"}, 404, "not-found"},
 			{"claims-without-if-match", req{method: "PUT", path: alice + "/claims", body: map[string]any{"claims": map[string]string{}}}, 428, "precondition-required"},
 			{"claims-stale-if-match", req{method: "PUT", path: alice + "/claims", header: map[string]string{"If-Match": `"stale"`}, body: map[string]any{"claims": map[string]string{}}}, 412, "precondition-failed"},
-			{"disable-stale-if-match", req{method: "POST", path: alice + "/disable", header: map[string]string{"If-Match": `"stale"`}}, 412, "precondition-failed"},
+			{"password-without-if-match", req{method: "PUT", path: alice + "/password", body: map[string]any{"password": "long-enough"}}, 428, "precondition-required"},
+			{"password-stale-if-match", req{method: "PUT", path: alice + "/password", header: stale, body: map[string]any{"password": "long-enough"}}, 412, "precondition-failed"},
+			{"disable-without-if-match", req{method: "POST", path: alice + "/disable"}, 428, "precondition-required"},
+			{"disable-stale-if-match", req{method: "POST", path: alice + "/disable", header: stale}, 412, "precondition-failed"},
+			{"enable-without-if-match", req{method: "POST", path: alice + "/enable"}, 428, "precondition-required"},
+			{"enable-stale-if-match", req{method: "POST", path: alice + "/enable", header: stale}, 412, "precondition-failed"},
+			{"delete-without-if-match", req{method: "DELETE", path: alice}, 428, "precondition-required"},
+			{"delete-stale-if-match", req{method: "DELETE", path: alice, header: stale}, 412, "precondition-failed"},
 			{"bad-limit", req{method: "GET", path: "/admin/v1/users?limit=0"}, 400, "malformed-request"},
 			{"bad-cursor", req{method: "GET", path: "/admin/v1/users?cursor=*"}, 400, "invalid-cursor"},
 			{"unknown-route", req{method: "GET", path: "/admin/v1/groups"}, 404, "not-found"},
@@ -146,36 +164,74 @@ func TestUserErrors(t *testing.T) {
 				}
 			})
 		}
-		// Nothing of the refused creates exists.
+		// Nothing of the refused creates exists, and alice is as she was.
 		if r := e.do(t, req{method: "GET", path: "/admin/v1/users", token: admin}); len(r.body["users"].([]any)) != 1 {
 			t.Fatalf("users after refused creates: %s", r.raw)
 		}
+		if after := e.do(t, req{method: "GET", path: alice, token: admin}); after.raw != before.raw || after.header.Get("ETag") != before.header.Get("ETag") {
+			t.Fatalf("refused changes changed alice: %s %s, was %s %s", after.header.Get("ETag"), after.raw, before.header.Get("ETag"), before.raw)
+		}
+		e.login(t, "app", "alice", alicePass, "")
 	})
 }
 
-// TestConcurrentIfMatch sends two claim updates that read the same
-// version at once: exactly one wins, the other gets 412.
+// TestConcurrentIfMatch sends, for each user write, two requests that
+// read the same version of a user at once: two of that kind (claims,
+// password, disable, enable), or a delete and a password change. Exactly
+// one wins; the other gets 412 (or 404 when the user it would change was
+// deleted meanwhile).
 func TestConcurrentIfMatch(t *testing.T) {
 	stores(t, func(t *testing.T, e *env) {
 		admin := e.clientToken(t, "admin", "")
-		p := path("/admin/v1/users/%s", e.alice)
-		etag := e.do(t, req{method: "GET", path: p, token: admin}).want(t, http.StatusOK, "").header.Get("ETag")
-		for round := range 5 {
-			var wg sync.WaitGroup
-			statuses := make([]int, 2)
-			for i := range 2 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					statuses[i] = e.do(t, req{method: "PUT", path: p + "/claims", token: admin, header: map[string]string{"If-Match": etag},
-						body: map[string]any{"claims": map[string]string{"writer": fmt.Sprint(round, i)}}}).status
-				}()
+		write := func(kind, id string, i int) req {
+			p := path("/admin/v1/users/%s", id)
+			switch kind {
+			case "claims":
+				return req{method: "PUT", path: p + "/claims", body: map[string]any{"claims": map[string]string{"writer": fmt.Sprint(i)}}}
+			case "password":
+				return req{method: "PUT", path: p + "/password", body: map[string]any{"password": fmt.Sprintf("password-of-writer-%d", i)}}
+			case "disable", "enable":
+				return req{method: "POST", path: p + "/" + kind}
+			case "delete":
+				return req{method: "DELETE", path: p}
 			}
-			wg.Wait()
-			if !(statuses[0] == 200 && statuses[1] == 412 || statuses[0] == 412 && statuses[1] == 200) {
-				t.Fatalf("round %d: statuses %v, want one 200 and one 412", round, statuses)
-			}
-			etag = e.do(t, req{method: "GET", path: p, token: admin}).header.Get("ETag")
+			panic(kind)
+		}
+		for _, pair := range [][2]string{{"claims", "claims"}, {"password", "password"}, {"disable", "disable"}, {"enable", "enable"}, {"delete", "password"}} {
+			t.Run(pair[0], func(t *testing.T) {
+				for round := range 4 {
+					id := e.createUser(t, admin, fmt.Sprintf("%s-%d", pair[0], round))
+					if pair[0] == "enable" {
+						e.do(t, req{method: "POST", path: path("/admin/v1/users/%s/disable", id), token: admin,
+							header: map[string]string{"If-Match": "*"}}).want(t, http.StatusOK, "")
+					}
+					etag := e.etag(t, admin, id)
+					var wg sync.WaitGroup
+					statuses := make([]int, 2)
+					for i, kind := range pair {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							rq := write(kind, id, i)
+							rq.token, rq.header = admin, map[string]string{"If-Match": etag}
+							statuses[i] = e.do(t, rq).status
+						}()
+					}
+					wg.Wait()
+					won, lost := 0, 0
+					for i, st := range statuses {
+						switch {
+						case st == http.StatusOK || st == http.StatusNoContent:
+							won++
+						case st == http.StatusPreconditionFailed, st == http.StatusNotFound && pair[0] == "delete" && i == 1:
+							lost++
+						}
+					}
+					if won != 1 || lost != 1 {
+						t.Fatalf("round %d: statuses %v, want one success and one 412", round, statuses)
+					}
+				}
+			})
 		}
 	})
 }

@@ -5,9 +5,18 @@ import (
 	"time"
 )
 
-// UserPages serves the admin API's user reads and its one conditional
-// user write: lookups by id, pages of users ordered by name, and claim
-// updates guarded by a precondition.
+// UserPages serves the admin API's user reads and its conditional user
+// writes: lookups by id, pages of users ordered by name, and changes
+// guarded by a precondition (an If-Match).
+//
+// A precondition is a check, called with the user as stored, that
+// refuses the change by returning an error. Check and change are one
+// atomic step: no other change to the user comes between them, so a
+// check of a version (an ETag) makes a lost update impossible. The
+// stores need no version of their own for that: a check that the Redis
+// backend cannot run inside its script runs before it, and the script
+// makes the change only if every field the check saw is unchanged (else
+// the read, check and script start over).
 type UserPages interface {
 	// GetUserByID returns the user whose id is id, or ErrNotFound.
 	GetUserByID(ctx context.Context, id string) (User, error)
@@ -24,6 +33,15 @@ type UserPages interface {
 	// (an ETag) makes a lost update impossible. An error of check is
 	// returned, wrapped; ErrNotFound if there is no such user.
 	UpdateClaims(ctx context.Context, name string, claims map[string]string, check func(User) error) (User, error)
+	// SetPasswordIf is SetPassword if check, called with the user as
+	// stored in the same atomic step as the change, returns nil; an error
+	// of check is returned, wrapped, and nothing changes. A nil check
+	// passes every user.
+	SetPasswordIf(ctx context.Context, name, passwordHash string, check func(User) error) (revoked int, err error)
+	// SetDisabledIf is SetDisabled guarded by check, as SetPasswordIf.
+	SetDisabledIf(ctx context.Context, name string, disabled bool, check func(User) error) (revoked int, err error)
+	// DeleteUserIf is DeleteUser guarded by check, as SetPasswordIf.
+	DeleteUserIf(ctx context.Context, name string, check func(User) error) (revoked int, err error)
 }
 
 // IdempotencyRecord is what the admin API keeps of a request sent with an
@@ -35,6 +53,7 @@ type IdempotencyRecord struct {
 	Status      int    // 0 while the first request is under way
 	ContentType string
 	Location    string
+	ETag        string // the answer's ETag header, if any
 	Body        []byte
 	Expires     time.Time
 }

@@ -27,6 +27,12 @@ CREATE TABLE idempotency (
 CREATE INDEX idempotency_expires ON idempotency (expires);
 `
 
+// idempotencyETagMigration keeps the ETag header of an answer, which its
+// replays carry too.
+const idempotencyETagMigration = `
+ALTER TABLE idempotency ADD COLUMN etag TEXT NOT NULL DEFAULT '';
+`
+
 // GetUserByID returns the user whose id is id, or store.ErrNotFound.
 func (s *Store) GetUserByID(ctx context.Context, id string) (store.User, error) {
 	u, err := scanUser(s.db.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", id))
@@ -91,8 +97,8 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec store.Idempotency
 			return err
 		}
 		var expires int64
-		err := tx.QueryRowContext(ctx, "SELECT fingerprint, status, content_type, location, body, expires FROM idempotency WHERE key = ?", rec.Key).
-			Scan(&existing.Fingerprint, &existing.Status, &existing.ContentType, &existing.Location, &existing.Body, &expires)
+		err := tx.QueryRowContext(ctx, "SELECT fingerprint, status, content_type, location, etag, body, expires FROM idempotency WHERE key = ?", rec.Key).
+			Scan(&existing.Fingerprint, &existing.Status, &existing.ContentType, &existing.Location, &existing.ETag, &existing.Body, &expires)
 		if err == nil {
 			existing.Key, existing.Expires = rec.Key, fromMicros(expires)
 			return nil
@@ -114,8 +120,8 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec store.Idempotency
 // CompleteIdempotencyKey stores the answer of a reserved key.
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, rec store.IdempotencyRecord) error {
 	return s.write(ctx, "complete idempotency key", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO idempotency (key, fingerprint, status, content_type, location, body, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			rec.Key, rec.Fingerprint, rec.Status, rec.ContentType, rec.Location, rec.Body, micros(rec.Expires))
+		_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO idempotency (key, fingerprint, status, content_type, location, etag, body, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			rec.Key, rec.Fingerprint, rec.Status, rec.ContentType, rec.Location, rec.ETag, rec.Body, micros(rec.Expires))
 		return err
 	})
 }

@@ -193,6 +193,7 @@ ALTER TABLE families ADD COLUMN rotation_scope TEXT;
 `,
 	idempotencyMigration,
 	codesMigration,
+	idempotencyETagMigration,
 }
 
 // migrate applies the migrations the file lacks, in one write transaction,

@@ -74,7 +74,13 @@ func (s *Store) queryUsers(ctx context.Context, query string, args ...any) ([]st
 // credential version and revokes its families, in one write transaction;
 // store.ErrNotFound if there is none.
 func (s *Store) SetPassword(ctx context.Context, name, passwordHash string) (int, error) {
-	return s.changeUser(ctx, "set password",
+	return s.SetPasswordIf(ctx, name, passwordHash, nil)
+}
+
+// SetPasswordIf is SetPassword if check passes the user, read in the same
+// transaction.
+func (s *Store) SetPasswordIf(ctx context.Context, name, passwordHash string, check func(store.User) error) (int, error) {
+	return s.changeUser(ctx, "set password", name, check,
 		"UPDATE users SET password_hash = ?, credential_version = credential_version + 1 WHERE name = ? RETURNING id",
 		passwordHash, name)
 }
@@ -94,7 +100,13 @@ func (s *Store) UpgradePasswordHash(ctx context.Context, name, oldHash, newHash 
 // user has none that a login could still use: they were revoked when it
 // was disabled); store.ErrNotFound if there is none.
 func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) (int, error) {
-	return s.changeUser(ctx, "set user disabled",
+	return s.SetDisabledIf(ctx, name, disabled, nil)
+}
+
+// SetDisabledIf is SetDisabled if check passes the user, read in the same
+// transaction.
+func (s *Store) SetDisabledIf(ctx context.Context, name string, disabled bool, check func(store.User) error) (int, error) {
+	return s.changeUser(ctx, "set user disabled", name, check,
 		"UPDATE users SET disabled = ?, credential_version = credential_version + 1 WHERE name = ? RETURNING id",
 		disabled, name)
 }
@@ -102,18 +114,38 @@ func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) (in
 // DeleteUser removes the named user and its families in one write
 // transaction; store.ErrNotFound if there is none.
 func (s *Store) DeleteUser(ctx context.Context, name string) (int, error) {
-	return s.changeUser(ctx, "delete user", "DELETE FROM users WHERE name = ? RETURNING id", name)
+	return s.DeleteUserIf(ctx, name, nil)
 }
 
-// changeUser runs query, which changes at most one user and returns its
-// id, then deletes the families of that user, in one transaction. A login
-// that read the user before the change either created its family before
-// this transaction (deleted here) or creates it after, when CreateFamily
-// sees the new credential version. It reports store.ErrNotFound if query
-// changed no user, and otherwise how many families it deleted.
-func (s *Store) changeUser(ctx context.Context, op, query string, args ...any) (int, error) {
+// DeleteUserIf is DeleteUser if check passes the user, read in the same
+// transaction.
+func (s *Store) DeleteUserIf(ctx context.Context, name string, check func(store.User) error) (int, error) {
+	return s.changeUser(ctx, "delete user", name, check, "DELETE FROM users WHERE name = ? RETURNING id", name)
+}
+
+// changeUser runs query, which changes at most the user named name and
+// returns its id, then deletes the families of that user, in one
+// transaction; with a check, it first reads the user and calls check,
+// whose error ends the transaction with no change. A login that read the
+// user before the change either created its family before this
+// transaction (deleted here) or creates it after, when CreateFamily sees
+// the new credential version. It reports store.ErrNotFound if there is no
+// such user, and otherwise how many families it deleted.
+func (s *Store) changeUser(ctx context.Context, op, name string, check func(store.User) error, query string, args ...any) (int, error) {
 	var n int64
 	err := s.write(ctx, op, func(tx *sql.Tx) error {
+		if check != nil {
+			u, err := scanUser(tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE name = ?", name))
+			if errors.Is(err, sql.ErrNoRows) {
+				return store.ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			if err := check(u); err != nil {
+				return err
+			}
+		}
 		var id string
 		err := tx.QueryRowContext(ctx, query, args...).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -140,11 +140,11 @@ func (s *Store) indexUserNames(ctx context.Context) error {
 const updateAttempts = 16
 
 // swapClaimsScript sets the claims field of the user hash KEYS[1] to
-// ARGV[1] ("" for none) if the fields p, d, v and c are still ARGV[2..5]
-// (false for absent ones: "\0"); it replies 1 if it did.
+// ARGV[1] ("" for none) if the fields i, p, d, v and c are still
+// ARGV[2..6] (see snapshot); it replies 1 if it did.
 var swapClaimsScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'p', 'd', 'v', 'c')
-for i = 1, 4 do
+local cur = redis.call('HMGET', KEYS[1], 'i', 'p', 'd', 'v', 'c')
+for i = 1, 5 do
 	if (cur[i] or '\0') ~= ARGV[i + 1] then return 0 end
 end
 redis.call('HSET', KEYS[1], 'c', ARGV[1])
@@ -179,15 +179,7 @@ func (s *Store) UpdateClaims(ctx context.Context, name string, claims map[string
 		if err := check(u); err != nil {
 			return store.User{}, fmt.Errorf("update claims of %s: %w", name, err)
 		}
-		args := []any{enc}
-		for _, f := range []string{userFieldPassword, userFieldDisabled, userFieldVersion, userFieldClaims} {
-			v, ok := h[f]
-			if !ok {
-				v = "\x00"
-			}
-			args = append(args, v)
-		}
-		swapped, err := swapClaimsScript.Run(ctx, s.client, []string{key}, args...).Int()
+		swapped, err := swapClaimsScript.Run(ctx, s.client, []string{key}, append([]any{enc}, snapshot(h)...)...).Int()
 		if err != nil {
 			return store.User{}, wrap("update claims", err)
 		}
@@ -208,6 +200,7 @@ type idempotencyJSON struct {
 	Status      int    `json:"s"`
 	ContentType string `json:"t,omitempty"`
 	Location    string `json:"l,omitempty"`
+	ETag        string `json:"g,omitempty"`
 	Body        []byte `json:"b,omitempty"`
 	Expires     int64  `json:"e"` // Unix ms
 }
@@ -215,7 +208,7 @@ type idempotencyJSON struct {
 func encodeIdempotency(rec store.IdempotencyRecord) ([]byte, error) {
 	return json.Marshal(idempotencyJSON{
 		Fingerprint: rec.Fingerprint, Status: rec.Status, ContentType: rec.ContentType,
-		Location: rec.Location, Body: rec.Body, Expires: rec.Expires.UnixMilli(),
+		Location: rec.Location, ETag: rec.ETag, Body: rec.Body, Expires: rec.Expires.UnixMilli(),
 	})
 }
 
@@ -240,7 +233,7 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec store.Idempotency
 	}
 	return store.IdempotencyRecord{
 		Key: rec.Key, Fingerprint: j.Fingerprint, Status: j.Status, ContentType: j.ContentType,
-		Location: j.Location, Body: j.Body, Expires: time.UnixMilli(j.Expires).UTC(),
+		Location: j.Location, ETag: j.ETag, Body: j.Body, Expires: time.UnixMilli(j.Expires).UTC(),
 	}, false, nil
 }
 

@@ -101,6 +101,11 @@ func TestRoundTrips(t *testing.T) {
 		{"SwapKeySet", 1, func() error { _, _, err := s.SwapKeySet(ctx, 0, []byte("keys")); return err }},
 		{"RevokeFamily", 1, func() error { return s.RevokeFamily(ctx, "fam-other") }},
 		{"RevokeUserFamilies", 3, func() error { _, err := s.RevokeUserFamilies(ctx, f.UserID); return err }},
+		// The read for the check, then as the unconditional change.
+		{"SetDisabledIf", 3, func() error {
+			_, err := s.SetDisabledIf(ctx, user.Name, false, func(store.User) error { return nil })
+			return err
+		}},
 		{"DeleteUser", 2, func() error { _, err := s.DeleteUser(ctx, user.Name); return err }},
 		{"Ping", 1, func() error { return s.Ping(ctx) }},
 	}

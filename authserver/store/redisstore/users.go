@@ -43,12 +43,20 @@ return 1
 
 // changeUserScript changes the user hash KEYS[1], if it exists, and
 // raises its credential version: ARGV[1] "x" deletes it, any other value
-// is a field set to ARGV[2]. It replies {id, new version, disabled}
-// (disabled 1 after the change, also for a deleted user, else 0), or
-// false if there is no such user.
+// is a field set to ARGV[2]. ARGV[3..7], if given, are the fields i, p,
+// d, v and c as a check saw them ("\0" for absent ones; see snapshot):
+// if any differs, it changes nothing and replies {}. It replies {id, new
+// version, disabled} (disabled 1 after the change, also for a deleted
+// user, else 0), or false if there is no such user.
 var changeUserScript = redis.NewScript(`
 local u = redis.call('HMGET', KEYS[1], 'i', 'v')
 if not u[1] then return false end
+if #ARGV > 2 then
+	local cur = redis.call('HMGET', KEYS[1], 'i', 'p', 'd', 'v', 'c')
+	for i = 1, 5 do
+		if (cur[i] or '\0') ~= ARGV[i + 2] then return {} end
+	end
+end
 local v = (tonumber(u[2]) or 0) + 1
 if ARGV[1] == 'x' then
 	redis.call('DEL', KEYS[1])
@@ -196,7 +204,12 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 // credential version and revokes its families (changeUser);
 // store.ErrNotFound if there is none.
 func (s *Store) SetPassword(ctx context.Context, name, passwordHash string) (int, error) {
-	return s.changeUser(ctx, "set password", name, userFieldPassword, passwordHash)
+	return s.SetPasswordIf(ctx, name, passwordHash, nil)
+}
+
+// SetPasswordIf is SetPassword if check passes the user (changeUser).
+func (s *Store) SetPasswordIf(ctx context.Context, name, passwordHash string, check func(store.User) error) (int, error) {
+	return s.changeUser(ctx, "set password", name, userFieldPassword, passwordHash, check)
 }
 
 // UpgradePasswordHash replaces the named user's password hash with newHash
@@ -210,7 +223,12 @@ func (s *Store) UpgradePasswordHash(ctx context.Context, name, oldHash, newHash 
 // version and revokes its families (changeUser); store.ErrNotFound if
 // there is none.
 func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) (int, error) {
-	return s.changeUser(ctx, "set user disabled", name, userFieldDisabled, boolField(disabled))
+	return s.SetDisabledIf(ctx, name, disabled, nil)
+}
+
+// SetDisabledIf is SetDisabled if check passes the user (changeUser).
+func (s *Store) SetDisabledIf(ctx context.Context, name string, disabled bool, check func(store.User) error) (int, error) {
+	return s.changeUser(ctx, "set user disabled", name, userFieldDisabled, boolField(disabled), check)
 }
 
 // DeleteUser removes the named user and revokes its families
@@ -218,7 +236,12 @@ func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) (in
 // list of users in the same pipeline as the id is released; an
 // interruption leaves a listed name of no user, which ListUsers skips.
 func (s *Store) DeleteUser(ctx context.Context, name string) (int, error) {
-	return s.changeUser(ctx, "delete user", name, deleteUser, "")
+	return s.DeleteUserIf(ctx, name, nil)
+}
+
+// DeleteUserIf is DeleteUser if check passes the user (changeUser).
+func (s *Store) DeleteUserIf(ctx context.Context, name string, check func(store.User) error) (int, error) {
+	return s.changeUser(ctx, "delete user", name, deleteUser, "", check)
 }
 
 // deleteUser, as the field of changeUser, deletes the user.
@@ -305,13 +328,13 @@ return 0
 // touched. Four round trips. An interruption after step 1 leaves the
 // change made but maybe not every family revoked, and returns an error:
 // running the change again finishes the revocation.
-func (s *Store) changeUser(ctx context.Context, op, name, field, value string) (int, error) {
-	reply, err := changeUserScript.Run(ctx, s.client, []string{s.userKey(name)}, field, value).Slice()
-	if errors.Is(err, redis.Nil) {
-		return 0, fmt.Errorf("%s of %s: %w", op, name, store.ErrNotFound)
-	}
+//
+// A check guards step 1 (changeUserHash); when it refuses the user,
+// nothing changes.
+func (s *Store) changeUser(ctx context.Context, op, name, field, value string, check func(store.User) error) (int, error) {
+	reply, err := s.changeUserHash(ctx, op, name, field, value, check)
 	if err != nil {
-		return 0, wrap(op, err)
+		return 0, err
 	}
 	if len(reply) != 3 {
 		return 0, fmt.Errorf("%s of %s: unexpected script reply %v", op, name, reply)
@@ -357,6 +380,63 @@ func (s *Store) changeUser(ctx context.Context, op, name, field, value string) (
 		return 0, wrap(op+": revoke sessions", err)
 	}
 	return n, nil
+}
+
+// changeUserHash runs changeUserScript on the named user and returns its
+// reply. With a check, it reads the user, checks it, and passes the
+// fields it read to the script, which changes the user only if they are
+// unchanged; if they changed, it starts over, and the check sees the
+// change.
+func (s *Store) changeUserHash(ctx context.Context, op, name, field, value string, check func(store.User) error) ([]any, error) {
+	key := s.userKey(name)
+	notFound := fmt.Errorf("%s of %s: %w", op, name, store.ErrNotFound)
+	if check == nil {
+		reply, err := changeUserScript.Run(ctx, s.client, []string{key}, field, value).Slice()
+		if errors.Is(err, redis.Nil) {
+			return nil, notFound
+		}
+		return reply, wrap(op, err)
+	}
+	for range updateAttempts {
+		h, err := s.client.HGetAll(ctx, key).Result()
+		if err != nil {
+			return nil, wrap(op, err)
+		}
+		if len(h) == 0 {
+			return nil, notFound
+		}
+		u, err := decodeUser(name, h)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		if err := check(u); err != nil {
+			return nil, fmt.Errorf("%s of %s: %w", op, name, err)
+		}
+		reply, err := changeUserScript.Run(ctx, s.client, []string{key}, append([]any{field, value}, snapshot(h)...)...).Slice()
+		if errors.Is(err, redis.Nil) {
+			return nil, notFound
+		}
+		if err != nil || len(reply) > 0 {
+			return reply, wrap(op, err)
+		}
+	}
+	return nil, fmt.Errorf("%s of %s: too many concurrent writers: %w", op, name, store.ErrUnavailable)
+}
+
+// snapshot returns the fields i, p, d, v and c of the user hash h, as
+// changeUserScript and swapClaimsScript compare them: "\x00" for an
+// absent one, which no field holds.
+func snapshot(h map[string]string) []any {
+	fields := []string{userFieldID, userFieldPassword, userFieldDisabled, userFieldVersion, userFieldClaims}
+	out := make([]any, len(fields))
+	for i, f := range fields {
+		v, ok := h[f]
+		if !ok {
+			v = "\x00"
+		}
+		out[i] = v
+	}
+	return out
 }
 
 // revokeStale runs revokeStaleScript on the family of every index entry

@@ -227,7 +227,7 @@ func testIdempotencyKeys(t *testing.T, s store.Store) {
 		t.Fatalf("second reserve: %+v %v %v", got, ok, err)
 	}
 	done := rec
-	done.Status, done.ContentType, done.Location, done.Body = 201, "application/json", "/x", []byte(`{"id":"1"}`)
+	done.Status, done.ContentType, done.Location, done.ETag, done.Body = 201, "application/json", "/x", `"v1"`, []byte(`{"id":"1"}`)
 	if err := s.CompleteIdempotencyKey(ctx, done); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func testIdempotencyKeys(t *testing.T, s store.Store) {
 	if err != nil || ok {
 		t.Fatalf("reserve after complete: %v %v", ok, err)
 	}
-	if got.Status != 201 || got.ContentType != "application/json" || got.Location != "/x" || string(got.Body) != `{"id":"1"}` || !got.Expires.Equal(done.Expires) {
+	if got.Status != 201 || got.ContentType != "application/json" || got.Location != "/x" || got.ETag != `"v1"` || string(got.Body) != `{"id":"1"}` || !got.Expires.Equal(done.Expires) {
 		t.Fatalf("kept record %+v, want %+v", got, done)
 	}
 	other := store.IdempotencyRecord{Key: "client:k2", Fingerprint: "fp2", Expires: now.Add(time.Hour)}

@@ -101,6 +101,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LockoutRefundConcurrent", testLockoutRefundConcurrent},
 		{"RevokedTokens", testRevokedTokens},
 		{"UserByID", testUserByID}, {"UserPages", testUserPages}, {"UserPagesConcurrent", testUserPagesConcurrent}, {"UpdateClaims", testUpdateClaims}, {"IdempotencyKeys", testIdempotencyKeys},
+		{"GuardedChanges", testGuardedChanges}, {"GuardedRace", testGuardedRace},
 		{"CodeRedeem", testCodeRedeem}, {"CodeNotFound", testCodeNotFound}, {"CodeConcurrent", testCodeConcurrent},
 	}
 	for _, tc := range tests {
