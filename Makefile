@@ -7,7 +7,7 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 
 IMAGE       ?= authserver:latest
 
-.PHONY: build build-openssl run test test-image lint bench fuzz clean loadtest loadtest-node image
+.PHONY: build build-openssl run test test-image lint bench fuzz clean loadtest loadtest-node chart image
 
 build: ## build bin/authserver (pure Go, static; see build-openssl)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/authserver
@@ -61,6 +61,11 @@ loadtest: build ## load-test bin/authserver with cmd/authbench (embedded store);
 
 loadtest-node: ## authserver beside node-oidc-provider, same machine, same run (installs it with npm into a temp dir)
 	bash bench/compare.sh
+
+CHART_FLAGS ?= -d 5s -warmup 2s -sign-d 1s
+
+chart: ## docs/performance-sweep.svg: client_credentials tokens/s and p99 against 1-64 connections, authserver (both signers, both stores) beside node-oidc-provider
+	SWEEP="1 2 4 8 16 32 64" AUTHBENCH_FLAGS="$(CHART_FLAGS)" bash bench/compare.sh
 
 clean:
 	rm -rf bin

@@ -15,6 +15,13 @@
 #                         redis only when 127.0.0.1:6379 answers)
 #   SIGNERS               authserver signing backends (default "go openssl";
 #                         openssl only where cgo and libssl-dev can build it)
+#   SWEEP                 connection counts (e.g. "1 2 4 8 16 32 64"): every
+#                         target is measured at each (client_credentials only,
+#                         unless SCENARIOS says otherwise), the comparison is
+#                         printed per count, and bench/chart draws tokens/s and
+#                         p99 against connections into CHART (default
+#                         docs/performance-sweep.svg); make chart
+#   SCENARIOS             authbench -scenarios for every target
 #
 # Everything runs on 127.0.0.1; every build and install goes to a temporary
 # directory, removed at the end with every process this script started.
@@ -48,6 +55,17 @@ bench/node-oidc-provider/install.sh "$work/node" "${OIDC_PROVIDER_VERSION:-}"
 # Node's JIT needs a few seconds before its steady state: every target gets
 # the same warm-up, unless AUTHBENCH_FLAGS says otherwise.
 common=(-warmup 3s "${flags[@]}")
+sweep=(${SWEEP:-})
+conns=("${sweep[@]:-default}")
+scenarios=${SCENARIOS:-}
+if [[ -n "${SWEEP:-}" ]]; then
+	scenarios=${scenarios:-client_credentials}
+fi
+# cflags N: the authbench flags of connection count N ("default": none).
+cflags() {
+	[[ "$1" == default ]] || echo "-c $1"
+	[[ -z "$scenarios" ]] || echo "-scenarios $scenarios"
+}
 secret=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
 results=()
 for round in $(seq "${ROUNDS:-1}"); do
@@ -57,14 +75,17 @@ for round in $(seq "${ROUNDS:-1}"); do
 			echo "== authserver ($store store): skipped, no Redis at 127.0.0.1:6379" >&2
 			continue
 		fi
-		echo "== round $round: authserver ($store store, $signer signer)" >&2
-		out="$work/authserver-$signer-$store-$round.json"
-		if "$work/authbench" -start "$work/authserver-$signer" -signer "$signer" -store "$store" -json-out "$out" "${common[@]}"; then
-			results+=("$out")
-		else
-			echo "== authserver ($store store, $signer signer): failed, left out of the comparison" >&2
-		fi
-		echo
+		for c in "${conns[@]}"; do
+			echo "== round $round: authserver ($store store, $signer signer), connections: $c" >&2
+			out="$work/authserver-$signer-$store-$round-c$c.json"
+			if "$work/authbench" -start "$work/authserver-$signer" -signer "$signer" -store "$store" -json-out "$out" \
+				$(cflags "$c") "${common[@]}"; then
+				results+=("$out")
+			else
+				echo "== authserver ($store store, $signer signer): failed, left out of the comparison" >&2
+			fi
+			echo
+		done
 	done
 	done
 
@@ -76,12 +97,14 @@ for round in $(seq "${ROUNDS:-1}"); do
 		PORT=$port CLIENT_SECRET=$secret WORKERS=$workers NODE_ENV=production \
 			node "$work/node/server.js" >"$work/node-$workers.log" 2>&1 &
 		node_pid=$!
-		out="$work/node-$workers-$round.json"
-		"$work/authbench" -url "http://127.0.0.1:$port" -pid "$node_pid" -label "$label" \
-			-client-id authbench-svc -client-secret "$secret" \
-			-extra-form resource=urn:authbench:api -extra-form scope=bench \
-			-scenarios client_credentials,jwks -json-out "$out" "${common[@]}"
-		results+=("$out")
+		for c in "${conns[@]}"; do
+			out="$work/node-$workers-$round-c$c.json"
+			"$work/authbench" -url "http://127.0.0.1:$port" -pid "$node_pid" -label "$label" \
+				-client-id authbench-svc -client-secret "$secret" \
+				-extra-form resource=urn:authbench:api -extra-form scope=bench \
+				-scenarios "${scenarios:-client_credentials,jwks}" -json-out "$out" $([[ "$c" == default ]] || echo "-c $c") "${common[@]}"
+			results+=("$out")
+		done
 		kill "$node_pid"
 		wait "$node_pid" 2>/dev/null || true
 		node_pid=""
@@ -89,5 +112,12 @@ for round in $(seq "${ROUNDS:-1}"); do
 	done
 done
 
-echo "== comparison"
-node bench/summarize.mjs "${results[@]}"
+for c in "${conns[@]}"; do
+	echo "== comparison$([[ "$c" == default ]] || echo ", $c connections")"
+	node bench/summarize.mjs $(printf '%s\n' "${results[@]}" | grep -- "-c$c.json\$")
+done
+if [[ -n "${SWEEP:-}" ]]; then
+	chart=${CHART:-docs/performance-sweep.svg}
+	go run ./bench/chart -o "$chart" -title "$(nproc) CPUs, $(date -u +%F), ${AUTHBENCH_FLAGS:-default flags}" "${results[@]}"
+	echo "== chart: $chart" >&2
+fi

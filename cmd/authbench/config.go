@@ -37,6 +37,7 @@ type config struct {
 	alg       string // with start: keys.algorithm
 	signer    string // with start: keys.signer
 	redisAddr string
+	adminAddr string // with start: http.admin_addr (metrics, pprof)
 	url       string
 	pid       int // with url: the server process whose CPU is measured
 	wait      time.Duration
@@ -76,6 +77,7 @@ func parseConfig(args []string, cpus int, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.alg, "alg", "RS256", "with -start: the signing algorithm (keys.algorithm): RS256, ES256 or EdDSA")
 	fs.StringVar(&c.signer, "signer", "go", "with -start: the signing backend (keys.signer): go, or openssl for a binary built with -tags openssl")
 	fs.StringVar(&c.redisAddr, "redis-addr", "127.0.0.1:6379", "with -start -store redis: the Redis server")
+	fs.StringVar(&c.adminAddr, "admin-addr", "", "with -start: http.admin_addr of the server, a loopback host:port for /debug/pprof/ (profile it under load: docs/performance.md)")
 	fs.StringVar(&c.url, "url", "", "base URL of a running server on 127.0.0.1 (its metadata gives the endpoints)")
 	fs.IntVar(&c.pid, "pid", 0, "with -url: the server's process id, for its CPU per token (children included)")
 	fs.DurationVar(&c.wait, "wait", 30*time.Second, "how long to wait for the server to answer")
@@ -146,6 +148,13 @@ func (c config) validate() error {
 	}
 	if c.start != "" && c.signer != "go" && c.signer != "openssl" {
 		errs = append(errs, fmt.Errorf("-signer %q: want go or openssl", c.signer))
+	}
+	if c.adminAddr != "" {
+		if c.start == "" {
+			errs = append(errs, errors.New("-admin-addr is for -start"))
+		} else if err := checkLoopbackURL("http://" + c.adminAddr); err != nil {
+			errs = append(errs, fmt.Errorf("-admin-addr: %w", err))
+		}
 	}
 	if c.start != "" && c.pid != 0 {
 		errs = append(errs, errors.New("-pid is for -url: with -start the harness knows its server"))

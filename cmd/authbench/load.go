@@ -320,14 +320,25 @@ func (b *bench) skip(name string) string {
 	return ""
 }
 
-// prepare builds the steps of every worker at once (for refresh: one
-// login each, which the password hasher serialises).
+// prepareInFlight bounds the steps prepared at once. For refresh each is
+// a login of the same user, and the server's lockout counts a login in
+// flight as a failure until its password is checked (authserver: five
+// per user), so 32 workers logging in at once would be refused with 429.
+const prepareInFlight = 4
+
+// prepare builds the steps of every worker, prepareInFlight at a time
+// (for refresh: one login each, which the password hasher serialises).
 func (b *bench) prepare(ctx context.Context, name string) ([]step, error) {
 	steps := make([]step, b.cfg.concurrency)
 	errs := make([]error, len(steps))
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, prepareInFlight)
 	for i := range steps {
-		wg.Go(func() { steps[i], errs[i] = b.newStep(ctx, name) })
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			steps[i], errs[i] = b.newStep(ctx, name)
+		})
 	}
 	wg.Wait()
 	return steps, errors.Join(errs...)

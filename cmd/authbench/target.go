@@ -112,9 +112,13 @@ func serverConfig(addr, dir string, cfg config, redisPrefix, secretHash string) 
 	} else {
 		st = fmt.Sprintf("  driver: embedded\n  embedded: {path: %q}\n", filepath.Join(dir, "authserver.db"))
 	}
+	admin := ""
+	if cfg.adminAddr != "" {
+		admin = fmt.Sprintf(", admin_addr: %q", cfg.adminAddr)
+	}
 	return fmt.Sprintf(`# Written by authbench for one run.
 issuer: http://%[1]s
-http: {addr: %[1]q}
+http: {addr: %[1]q%[8]s}
 store:
 %[2]skeys: {algorithm: %[6]s, signer: %[7]s}
 clients:
@@ -126,7 +130,7 @@ clients:
     public: true
     grants: [password, refresh_token]
     scopes: [profile]
-`, addr, st, benchServiceClient, secretHash, benchLoginClient, cfg.alg, cfg.signer)
+`, addr, st, benchServiceClient, secretHash, benchLoginClient, cfg.alg, cfg.signer, admin)
 }
 
 // serverEnv is the harness's environment without any AUTHSERVER_ variable

@@ -67,7 +67,7 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 // login is not live (the change deleted it in the same transaction; this
 // is the second line of defence).
 func (s *Store) GetFamily(ctx context.Context, id string, now time.Time) (store.Family, error) {
-	f, current, err := getFamily(ctx, s.db, id, now)
+	f, current, err := getFamily(ctx, s.getFamily, id, now)
 	if err == nil && !current {
 		err = store.ErrNotFound
 	}
@@ -77,22 +77,22 @@ func (s *Store) GetFamily(ctx context.Context, id string, now time.Time) (store.
 	return f, nil
 }
 
-// querier is a *sql.DB or *sql.Tx.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+// getFamilyQuery selects a family live at ? (the second argument) with its
+// user's credentials, for getFamily.
+var getFamilyQuery = "SELECT " + prefixed("f.", familyColumns) +
+	", u.credential_version, u.disabled FROM families f LEFT JOIN users u ON u.id = f.user_id" +
+	" WHERE f.id = ? AND f.expiry > ?"
 
 // getFamily returns the family id if it has not expired at now, and
 // whether its credentials are current: its user exists, is enabled and
-// has the family's credential version.
-func getFamily(ctx context.Context, q querier, id string, now time.Time) (f store.Family, current bool, err error) {
+// has the family's credential version. stmt is Store.getFamily or its
+// transaction's copy.
+func getFamily(ctx context.Context, stmt *sql.Stmt, id string, now time.Time) (f store.Family, current bool, err error) {
 	var (
 		version  sql.NullInt64
 		disabled sql.NullBool
 	)
-	f, err = scanFamily(q.QueryRowContext(ctx, "SELECT "+prefixed("f.", familyColumns)+
-		", u.credential_version, u.disabled FROM families f LEFT JOIN users u ON u.id = f.user_id"+
-		" WHERE f.id = ? AND f.expiry > ?", id, micros(now)), &version, &disabled)
+	f, err = scanFamily(stmt.QueryRowContext(ctx, id, micros(now)), &version, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Family{}, false, store.ErrNotFound
 	}
@@ -102,6 +102,10 @@ func getFamily(ctx context.Context, q querier, id string, now time.Time) (f stor
 	current = version.Valid && !disabled.Bool && uint64(version.Int64) <= f.CredentialVersion
 	return f, current, nil
 }
+
+// rotateQuery writes a rotation, for Redeem.
+const rotateQuery = `UPDATE families SET generation = ?, current_hash = ?, previous_hash = ?,
+	sealed_next = ?, rotation_scope = ?, last_used = ?, expiry = ? WHERE id = ?`
 
 // prefixed returns the comma-separated columns with prefix before each.
 func prefixed(prefix, columns string) string {
@@ -119,7 +123,7 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 		stale bool
 	)
 	err := s.write(ctx, "redeem refresh token", func(tx *sql.Tx) error {
-		f, current, err := getFamily(ctx, tx, r.FamilyID, r.Now)
+		f, current, err := getFamily(ctx, tx.StmtContext(ctx, s.getFamily), r.FamilyID, r.Now)
 		if err != nil {
 			return err
 		}
@@ -138,10 +142,8 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 			if rotationScope, err = encodeRotationScope(res.Family.RotationScope); err != nil {
 				return err
 			}
-			_, err = tx.ExecContext(ctx, `UPDATE families SET generation = ?, current_hash = ?, previous_hash = ?,
-				sealed_next = ?, rotation_scope = ?, last_used = ?, expiry = ? WHERE id = ?`,
-				int64(res.Family.Generation), res.Family.CurrentHash, res.Family.PreviousHash,
-				res.Family.SealedNext, rotationScope, micros(res.Family.LastUsed), micros(res.Family.Expiry()), f.ID)
+			_, err = tx.StmtContext(ctx, s.rotate).ExecContext(ctx,
+				int64(res.Family.Generation), res.Family.CurrentHash, res.Family.PreviousHash, res.Family.SealedNext, rotationScope, micros(res.Family.LastUsed), micros(res.Family.Expiry()), f.ID)
 		case store.Reused:
 			_, err = tx.ExecContext(ctx, "DELETE FROM families WHERE id = ?", f.ID)
 		}
