@@ -137,7 +137,7 @@ func (v *validator) http(h HTTP) {
 	if h.AdminAddr != "" {
 		v.hostPort("http.admin_addr", h.AdminAddr)
 		if h.AdminAddr == h.Addr {
-			v.add("http.admin_addr", "must differ from http.addr (leave it empty to serve metrics on http.addr)")
+			v.add("http.admin_addr", "must differ from http.addr (leave it empty to serve no metrics and no pprof)")
 		}
 	}
 	v.positive("http.read_header_timeout", h.ReadHeaderTimeout)

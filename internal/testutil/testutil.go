@@ -8,6 +8,7 @@ package testutil
 
 import (
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -18,13 +19,31 @@ import (
 // process, a server configured by address).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+	handedMu.Lock()
+	defer handedMu.Unlock()
+	// The kernel may offer a port again as soon as it is closed: two calls
+	// of one test (a server's address and its admin address) must not get
+	// the same one.
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("find a free port: %v", err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !handed[addr] {
+			handed[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("find a free port: every port offered was handed out before")
+	return ""
 }
+
+var (
+	handedMu sync.Mutex
+	handed   = map[string]bool{} // addresses FreeAddr returned in this process
+)
 
 // Eventually waits until cond returns true, as WaitFor does, and fails t
 // with what if cond still does not hold after timeout. It replaces fixed
