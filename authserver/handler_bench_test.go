@@ -100,13 +100,11 @@ func forEachSigner(b *testing.B, bench func(*testing.B, string)) {
 func withSigner(b *testing.B, backend string) func(*authserver.Options) {
 	return func(o *authserver.Options) {
 		mem := &keystest.Store{}
-		if _, _, err := mem.SwapKeySet(context.Background(), 0, keyBlob); err != nil {
-			b.Fatal(err)
-		}
 		sealer, err := keys.NewSealer(sharedKEK)
 		if err != nil {
 			b.Fatal(err)
 		}
+		keystest.Seed(b, mem, sealer, sharedKEK)
 		km := keys.NewManager(mem, sealer, keys.Options{Now: o.Now, AccessTTL: o.AccessTTL, Logger: quietLog, Signer: backend})
 		if err := km.Init(context.Background()); err != nil {
 			b.Fatal(err)

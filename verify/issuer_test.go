@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -89,16 +90,26 @@ func newKey(t testing.TB, kid string, alg jwa.SignatureAlgorithm) *signingKey {
 // jwk returns the public JWK of k, as authserver publishes it.
 func (k *signingKey) jwk(t testing.TB) jwk.Key {
 	t.Helper()
-	j, err := jwk.FromRaw(k.pub)
+	j, err := k.toJWK()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return j
+}
+
+// toJWK is jwk without a testing.TB, for the issuer's handlers, which also
+// serve fuzz targets (whose *testing.F may not be used inside the target).
+func (k *signingKey) toJWK() (jwk.Key, error) {
+	j, err := jwk.FromRaw(k.pub)
+	if err != nil {
+		return nil, err
+	}
 	for name, v := range map[string]any{jwk.KeyIDKey: k.kid, jwk.AlgorithmKey: k.alg, jwk.KeyUsageKey: "sig"} {
 		if err := j.Set(name, v); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	return j
+	return j, nil
 }
 
 // issuer is an in-test authorization server: metadata and JWKS over real
@@ -190,7 +201,12 @@ func (is *issuer) jwks(w http.ResponseWriter, r *http.Request) {
 	set := jwk.NewSet()
 	kids := map[string]bool{}
 	for _, k := range is.keys {
-		set.AddKey(k.jwk(is.t))
+		j, err := k.toJWK()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		set.AddKey(j)
 		kids[k.kid] = true
 	}
 	is.kidsServed = append(is.kidsServed, kids)
@@ -202,7 +218,8 @@ func (is *issuer) jwks(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	etag := `"` + strconv.Itoa(len(body)) + "-" + base64.RawURLEncoding.EncodeToString(body[len(body)-12:]) + `"`
+	sum := sha256.Sum256(body)
+	etag := `"` + strconv.Itoa(len(body)) + "-" + base64.RawURLEncoding.EncodeToString(sum[:9]) + `"`
 	w.Header().Set("Cache-Control", is.cacheControl)
 	w.Header().Set("ETag", etag)
 	if r.Header.Get("If-None-Match") == etag {
