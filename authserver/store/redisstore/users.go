@@ -111,15 +111,17 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 		fields = append(fields, userFieldClaims, claims)
 	}
 	var claim *redis.Cmd
-	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
-		mark := ""
-		if u.Disabled {
-			mark = "d"
+	mark := ""
+	if u.Disabled {
+		mark = "d"
+	}
+	err := s.replicatedBatch(ctx, "create user", []string{s.userIDKey(u.ID), s.usersKey()}, func(p redis.Pipeliner, i int) {
+		if i == 1 {
+			p.SAdd(ctx, s.usersKey(), u.Name)
+			return
 		}
+		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
 		claim = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name), mark)
-		p.SAdd(ctx, s.usersKey(), u.Name)
-		return nil
 	})
 	if err != nil {
 		return wrap("create user", err)
@@ -132,9 +134,14 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 		// A deleted user had this id: start above its logins.
 		fields = append(fields, userFieldVersion, version)
 	}
-	created, err := createUserScript.Run(ctx, s.client, []string{s.userKey(u.Name)}, fields...).Int()
-	if err != nil {
+	var created int
+	err = s.replicated(ctx, "create user", s.userKey(u.Name), func(c writer) error {
+		var err error
+		created, err = createUserScript.Run(ctx, c, []string{s.userKey(u.Name)}, fields...).Int()
 		return wrap("create user", err)
+	})
+	if err != nil {
+		return err
 	}
 	if created == 0 {
 		if err := s.client.ZRem(ctx, s.userIDKey(u.ID), nameMember(u.Name)).Err(); err != nil {
@@ -312,12 +319,17 @@ return 0
 // change made but maybe not every family revoked, and returns an error:
 // running the change again finishes the revocation.
 func (s *Store) changeUser(ctx context.Context, op, name, field, value string) (int, error) {
-	reply, err := changeUserScript.Run(ctx, s.client, []string{s.userKey(name)}, field, value).Slice()
-	if errors.Is(err, redis.Nil) {
-		return 0, fmt.Errorf("%s of %s: %w", op, name, store.ErrNotFound)
-	}
+	var reply []any
+	err := s.replicated(ctx, op, s.userKey(name), func(c writer) error {
+		var err error
+		reply, err = changeUserScript.Run(ctx, c, []string{s.userKey(name)}, field, value).Slice()
+		if errors.Is(err, redis.Nil) {
+			return fmt.Errorf("%s of %s: %w", op, name, store.ErrNotFound)
+		}
+		return wrap(op, err)
+	})
 	if err != nil {
-		return 0, wrap(op, err)
+		return 0, err
 	}
 	if len(reply) != 3 {
 		return 0, fmt.Errorf("%s of %s: unexpected script reply %v", op, name, reply)
@@ -336,13 +348,17 @@ func (s *Store) changeUser(ctx context.Context, op, name, field, value string) (
 		release = "1"
 	}
 	var raise *redis.Cmd
-	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	keys := []string{s.userIDKey(id)}
+	if field == deleteUser {
+		keys = append(keys, s.usersKey())
+	}
+	err = s.replicatedBatch(ctx, op, keys, func(p redis.Pipeliner, i int) {
+		if i == 1 {
+			p.SRem(ctx, s.usersKey(), name)
+			return
+		}
 		raise = raiseVersionScript.Eval(ctx, p, []string{s.userIDKey(id), s.userVersionKey(id)},
 			version, mark, release, deletedVersionTTL.Milliseconds())
-		if field == deleteUser {
-			p.SRem(ctx, s.usersKey(), name)
-		}
-		return nil
 	})
 	if err != nil {
 		return 0, wrap(op, err)
@@ -373,13 +389,15 @@ func (s *Store) revokeStale(ctx context.Context, id string, members []string) (i
 		return 0, nil
 	}
 	cmds := make([]*redis.Cmd, len(members))
-	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, m := range members {
-			fid, _, _ := parseIndexMember(m)
-			key, grace := s.familyKeys(fid)
-			cmds[i] = revokeStaleScript.Eval(ctx, p, []string{key, grace}, tombstoneTTL.Milliseconds())
-		}
-		return nil
+	keys := make([]string, len(members))
+	for i, m := range members {
+		fid, _, _ := parseIndexMember(m)
+		keys[i], _ = s.familyKeys(fid)
+	}
+	err := s.replicatedBatch(ctx, "revoke stale families", keys, func(p redis.Pipeliner, i int) {
+		fid, _, _ := parseIndexMember(members[i])
+		key, grace := s.familyKeys(fid)
+		cmds[i] = revokeStaleScript.Eval(ctx, p, []string{key, grace}, tombstoneTTL.Milliseconds())
 	})
 	if err != nil {
 		return 0, err
@@ -394,7 +412,9 @@ func (s *Store) revokeStale(ctx context.Context, id string, members []string) (i
 	for i, m := range members {
 		rem[i] = m
 	}
-	return n, s.client.ZRem(ctx, s.userIDKey(id), rem...).Err()
+	return n, s.replicated(ctx, "revoke stale families", s.userIDKey(id), func(c writer) error {
+		return c.ZRem(ctx, s.userIDKey(id), rem...).Err()
+	})
 }
 
 func decodeUser(name string, h map[string]string) (store.User, error) {
