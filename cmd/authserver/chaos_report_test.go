@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// chaosFault is one kind of fault a chaos run injects.
+type chaosFault struct {
+	name   string
+	inject func(*chaosFleet, *chaosRedis)
+}
+
+var chaosFaults = []chaosFault{
+	{"kill -9 of an authserver replica", func(f *chaosFleet, _ *chaosRedis) { f.kill9() }},
+	{"rolling SIGTERM restart", func(f *chaosFleet, _ *chaosRedis) { f.rollingRestart() }},
+	{"SENTINEL FAILOVER", func(_ *chaosFleet, r *chaosRedis) { r.failover() }},
+	{"kill -9 of the Redis master", func(_ *chaosFleet, r *chaosRedis) { r.killMaster() }},
+	{"SIGSTOP of the master, 2-4s", func(_ *chaosFleet, r *chaosRedis) { r.pauseMaster() }},
+	{"signing-key rotation", func(f *chaosFleet, _ *chaosRedis) {
+		if _, stderr, code := cli(f.t, f.dir, "", f.env, "--config", f.cfg, "keys", "rotate"); code != 0 {
+			f.t.Errorf("keys rotate: %s", stderr)
+		}
+	}},
+}
+
+// faultRecord is one fault injected: its kind and when.
+type faultRecord struct {
+	kind int
+	at   time.Time
+}
+
+// runFaults injects faults for d, one every 2 to 5 seconds, each kind in
+// turn in a shuffled order, so that a run of six faults or more has every
+// kind.
+func runFaults(t *testing.T, f *chaosFleet, r *chaosRedis, d time.Duration) []faultRecord {
+	var (
+		out []faultRecord
+		bag []int
+	)
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		time.Sleep(time.Duration(2000+rand.IntN(3000)) * time.Millisecond) // the pace of the faults
+		if len(bag) == 0 {
+			bag = rand.Perm(len(chaosFaults))
+		}
+		k := bag[0]
+		bag = bag[1:]
+		out = append(out, faultRecord{kind: k, at: time.Now()})
+		t.Logf("fault: %s", chaosFaults[k].name)
+		chaosFaults[k].inject(f, r)
+	}
+	return out
+}
+
+// chaosReport is what a chaos run prints.
+type chaosReport struct {
+	stats       *chaosStats
+	faults      []faultRecord
+	duration    time.Duration
+	clients     int
+	minReplicas int
+	goroutines  [2]int // the clients' process, at the start and the end
+	conns       [2]int // connections to the Redis master, at the start and the end
+	recovered   bool   // every client served after the last fault
+}
+
+// longest503 returns, per fault kind, the longest stretch of 503s that
+// began after a fault of that kind (and before the next fault).
+func (r chaosReport) longest503() map[int]time.Duration {
+	out := map[int]time.Duration{}
+	s := r.stats
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, d := range s.streaks {
+		start := s.streakEnds[i].Add(-d)
+		kind := -1
+		for _, f := range r.faults {
+			if !f.at.After(start) {
+				kind = f.kind
+			}
+		}
+		out[kind] = max(out[kind], d)
+	}
+	return out
+}
+
+func (r chaosReport) table() string {
+	s := r.stats
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nchaos run: %s, %d clients, min_replicas %d; Redis master + 2 replicas (AOF) + 3 Sentinels, 3 authserver replicas\n\n",
+		r.duration, r.clients, r.minReplicas)
+	fmt.Fprintf(&b, "| requests | 200 | 503 | no answer (server killed) | retries checked against the ledger |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d |\n\n", s.requests.Load(), s.ok.Load(), s.unavailable.Load(), s.transport.Load(), s.replays.Load())
+	counts := map[int]int{}
+	for _, f := range r.faults {
+		counts[f.kind]++
+	}
+	longest := r.longest503()
+	fmt.Fprintf(&b, "| fault | injected | longest stretch of 503s after it |\n|---|---|---|\n")
+	for k, f := range chaosFaults {
+		fmt.Fprintf(&b, "| %s | %d | %s |\n", f.name, counts[k], longest[k].Round(time.Millisecond))
+	}
+	if d := longest[-1]; d > 0 {
+		fmt.Fprintf(&b, "| (before any fault) | | %s |\n", d.Round(time.Millisecond))
+	}
+	lostRule := "reported"
+	if r.minReplicas > 0 {
+		lostRule = "0"
+	}
+	fmt.Fprintf(&b, "\n| invariant | value | required |\n|---|---|---|\n")
+	fmt.Fprintf(&b, "| double redemptions (a token with two successors) | %d | 0 |\n", s.doubles.Load())
+	fmt.Fprintf(&b, "| sessions lost (forced to log in again) | %d | %s |\n", s.lost.Load(), lostRule)
+	fmt.Fprintf(&b, "| failed access-token verifications | %d | 0 |\n", s.verifyFailed.Load())
+	fmt.Fprintf(&b, "| responses other than 200 or 503 | %d %v | 0 |\n", s.other.Load(), s.otherCodes)
+	fmt.Fprintf(&b, "| every client served after the last fault | %v | true |\n", r.recovered)
+	fmt.Fprintf(&b, "| goroutines of the clients, start → end | %d → %d | no growth |\n", r.goroutines[0], r.goroutines[1])
+	fmt.Fprintf(&b, "| connections to the Redis master, start → end | %d → %d | reported |\n", r.conns[0], r.conns[1])
+	return b.String()
+}
+
+// broken lists the invariants the run broke.
+func (r chaosReport) broken() []string {
+	s := r.stats
+	var out []string
+	if n := s.doubles.Load(); n > 0 {
+		out = append(out, fmt.Sprintf("%d double redemptions", n))
+	}
+	if n := s.lost.Load(); n > 0 && r.minReplicas > 0 {
+		out = append(out, fmt.Sprintf("%d sessions lost with min_replicas %d", n, r.minReplicas))
+	}
+	if n := s.verifyFailed.Load(); n > 0 {
+		s.mu.Lock()
+		out = append(out, fmt.Sprintf("%d access tokens failed verification, e.g. %v", n, s.verifyErrs[0]))
+		s.mu.Unlock()
+	}
+	if n := s.other.Load(); n > 0 {
+		out = append(out, fmt.Sprintf("%d responses other than 200 or 503: %v", n, s.otherCodes))
+	}
+	if !r.recovered {
+		out = append(out, "not every client was served again within 60s of the last fault")
+	}
+	if r.goroutines[1] > r.goroutines[0]+5 {
+		out = append(out, fmt.Sprintf("goroutines grew from %d to %d", r.goroutines[0], r.goroutines[1]))
+	}
+	return out
+}
