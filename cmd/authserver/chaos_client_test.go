@@ -25,6 +25,8 @@ type chaosStats struct {
 	streaks    []time.Duration // each stretch of 503s a client met, until its next 200
 	streakEnds []time.Time
 	verifyErrs []string
+	losses     []time.Time // when a client was told its session was gone
+	lossWhy    []string
 }
 
 func (s *chaosStats) addOther(code int) {
@@ -57,6 +59,7 @@ type tokenReply struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
 	Error        string `json:"error"`
+	Description  string `json:"error_description"`
 }
 
 // post sends form to a live server; err is a transport error.
@@ -154,6 +157,10 @@ func (c *chaosClient) run(ctx context.Context) {
 			}
 		case code == http.StatusBadRequest && r.Error == "invalid_grant":
 			c.stats.lost.Add(1)
+			c.stats.mu.Lock()
+			c.stats.losses = append(c.stats.losses, time.Now())
+			c.stats.lossWhy = append(c.stats.lossWhy, r.Description)
+			c.stats.mu.Unlock()
 			token = c.logIn(ctx)
 		default:
 			c.stats.addOther(code)

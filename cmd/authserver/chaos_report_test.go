@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 // chaosFault is one kind of fault a chaos run injects.
@@ -21,8 +23,15 @@ var chaosFaults = []chaosFault{
 	{"kill -9 of the Redis master", func(_ *chaosFleet, r *chaosRedis) { r.killMaster() }},
 	{"SIGSTOP of the master, 2-4s", func(_ *chaosFleet, r *chaosRedis) { r.pauseMaster() }},
 	{"signing-key rotation", func(f *chaosFleet, _ *chaosRedis) {
-		if _, stderr, code := cli(f.t, f.dir, "", f.env, "--config", f.cfg, "keys", "rotate"); code != 0 {
-			f.t.Errorf("keys rotate: %s", stderr)
+		// Right after a failover the store may refuse the write (503 for
+		// a server): the operator runs the command again.
+		var stderr string
+		if !testutil.WaitFor(30*time.Second, func() bool {
+			var code int
+			_, stderr, code = cli(f.t, f.dir, "", f.env, "--config", f.cfg, "keys", "rotate")
+			return code == 0
+		}) {
+			f.t.Errorf("keys rotate failed for 30s: %s", stderr)
 		}
 	}},
 }
@@ -67,24 +76,33 @@ type chaosReport struct {
 	recovered   bool   // every client served after the last fault
 }
 
+// after returns the kind of the last fault injected before t, or -1.
+func (r chaosReport) after(t time.Time) int {
+	kind := -1
+	for _, f := range r.faults {
+		if !f.at.After(t) {
+			kind = f.kind
+		}
+	}
+	return kind
+}
+
 // longest503 returns, per fault kind, the longest stretch of 503s that
-// began after a fault of that kind (and before the next fault).
-func (r chaosReport) longest503() map[int]time.Duration {
-	out := map[int]time.Duration{}
+// began after a fault of that kind (and before the next fault), and the
+// sessions lost after each.
+func (r chaosReport) longest503() (map[int]time.Duration, map[int]int) {
+	longest, lost := map[int]time.Duration{}, map[int]int{}
 	s := r.stats
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, d := range s.streaks {
-		start := s.streakEnds[i].Add(-d)
-		kind := -1
-		for _, f := range r.faults {
-			if !f.at.After(start) {
-				kind = f.kind
-			}
-		}
-		out[kind] = max(out[kind], d)
+		k := r.after(s.streakEnds[i].Add(-d))
+		longest[k] = max(longest[k], d)
 	}
-	return out
+	for _, t := range s.losses {
+		lost[r.after(t)]++
+	}
+	return longest, lost
 }
 
 func (r chaosReport) table() string {
@@ -98,13 +116,13 @@ func (r chaosReport) table() string {
 	for _, f := range r.faults {
 		counts[f.kind]++
 	}
-	longest := r.longest503()
-	fmt.Fprintf(&b, "| fault | injected | longest stretch of 503s after it |\n|---|---|---|\n")
+	longest, lost := r.longest503()
+	fmt.Fprintf(&b, "| fault | injected | longest stretch of 503s after it | sessions lost after it |\n|---|---|---|---|\n")
 	for k, f := range chaosFaults {
-		fmt.Fprintf(&b, "| %s | %d | %s |\n", f.name, counts[k], longest[k].Round(time.Millisecond))
+		fmt.Fprintf(&b, "| %s | %d | %s | %d |\n", f.name, counts[k], longest[k].Round(time.Millisecond), lost[k])
 	}
-	if d := longest[-1]; d > 0 {
-		fmt.Fprintf(&b, "| (before any fault) | | %s |\n", d.Round(time.Millisecond))
+	if longest[-1] > 0 || lost[-1] > 0 {
+		fmt.Fprintf(&b, "| (before any fault) | | %s | %d |\n", longest[-1].Round(time.Millisecond), lost[-1])
 	}
 	lostRule := "reported"
 	if r.minReplicas > 0 {
@@ -129,7 +147,9 @@ func (r chaosReport) broken() []string {
 		out = append(out, fmt.Sprintf("%d double redemptions", n))
 	}
 	if n := s.lost.Load(); n > 0 && r.minReplicas > 0 {
-		out = append(out, fmt.Sprintf("%d sessions lost with min_replicas %d", n, r.minReplicas))
+		s.mu.Lock()
+		out = append(out, fmt.Sprintf("%d sessions lost with min_replicas %d, e.g. %q", n, r.minReplicas, s.lossWhy[0]))
+		s.mu.Unlock()
 	}
 	if n := s.verifyFailed.Load(); n > 0 {
 		s.mu.Lock()
