@@ -58,7 +58,7 @@ fuzz: ## every fuzz target (as go test -list finds them), one after the other, F
 
 CHAOS_DURATION     ?= 2m
 CHAOS_CLIENTS      ?= 50
-CHAOS_MIN_REPLICAS ?= 1
+CHAOS_MIN_REPLICAS ?= 2
 
 chaos: ## the chaos run (docs/operations.md): Redis Sentinel, 3 replicas, faults at random, one table; CHAOS_DURATION, CHAOS_CLIENTS, CHAOS_MIN_REPLICAS
 	CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_CLIENTS=$(CHAOS_CLIENTS) CHAOS_MIN_REPLICAS=$(CHAOS_MIN_REPLICAS) AUTHSERVER_REQUIRE_REDIS=1 \

@@ -29,10 +29,14 @@ import (
 const (
 	envChaosDuration    = "CHAOS_DURATION"     // default 30s, the short run of make test
 	envChaosClients     = "CHAOS_CLIENTS"      // default 10
-	envChaosMinReplicas = "CHAOS_MIN_REPLICAS" // default 1
+	envChaosMinReplicas = "CHAOS_MIN_REPLICAS" // default 2: every replica (docs/redis.md)
+	envChaosFaults      = "CHAOS_FAULTS"       // default every kind; e.g. "pause-master,kill-master"
 )
 
-const chaosMaster = "chaos-master"
+const (
+	chaosMaster   = "chaos-master"
+	chaosReplicas = 2 // Redis replicas beside the master
+)
 
 // chaosFleet is the run's three authserver replicas.
 type chaosFleet struct {
@@ -172,7 +176,7 @@ func TestChaos(t *testing.T) {
 		duration = d
 	}
 	clients := envInt(t, envChaosClients, 10)
-	minReplicas := envInt(t, envChaosMinReplicas, 1)
+	minReplicas := envInt(t, envChaosMinReplicas, chaosReplicas)
 
 	dataArgs := []string{"--appendonly", "yes"}
 	if minReplicas > 0 {
@@ -266,7 +270,7 @@ tokens: {refresh_reuse_grace: 60s}
 	}
 	startConns := rd.connectedClients()
 
-	faults := runFaults(t, fleet, rd, duration)
+	faults := runFaults(t, fleet, rd, duration, os.Getenv(envChaosFaults))
 	quiet := time.Now()
 	recovered := testutil.WaitFor(60*time.Second, func() bool { return everyClientServed(quiet) })
 	stop()
