@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +105,32 @@ func TestMinReplicasPausedReplica(t *testing.T) {
 	g, err := onReplica.GetFamily(ctx, "fam", now)
 	if err != nil || g.Generation != 1 || !bytes.Equal(g.CurrentHash, r.NewHash) {
 		t.Fatalf("family on the replica: generation %d, hash %q, %v; want 1, %q", g.Generation, g.CurrentHash, err, r.NewHash)
+	}
+}
+
+// TestMinReplicasClusterRouting runs acknowledged writes of keys in many
+// slots on a Cluster without replicas: each must reach its slot's master
+// (a write sent elsewhere would meet MOVED) and then be refused for want
+// of a replica, never acknowledged.
+func TestMinReplicasClusterRouting(t *testing.T) {
+	addrs := redistest.StartCluster(t)
+	s := openStore(t, redisstore.Options{Addrs: addrs, KeyPrefix: redistest.Prefix(t),
+		MinReplicas: 1, ReplicaTimeout: 10 * time.Millisecond})
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "0 of 1 replicas acknowledged") {
+			t.Errorf("%s: %v, want a WAIT shortfall on the slot's master", what, err)
+		}
+	}
+	for i := range 20 {
+		id := fmt.Sprintf("fam-%d", i)
+		f := store.Family{ID: id, UserID: fmt.Sprintf("user-%d", i), ClientID: "app", Created: now, LastUsed: now,
+			IdleTTL: time.Hour, ExpiresAt: now.Add(time.Hour), CurrentHash: []byte("h")}
+		check("CreateFamily "+id, s.CreateFamily(ctx, f))
+		check("RevokeFamily "+id, s.RevokeFamily(ctx, id))
+		check("RevokeToken", s.RevokeToken(ctx, "jti-"+id, now.Add(time.Hour)))
+		check("CreateUser", s.CreateUser(ctx, store.User{ID: "uid-" + id, Name: "name-" + id, PasswordHash: "x", Created: now}))
 	}
 }
