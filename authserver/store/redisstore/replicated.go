@@ -30,9 +30,11 @@ type writer interface {
 // WAIT counts the replicas that have every write of its own connection, so
 // write runs on a connection of its own, taken from the pool of the master
 // that owns key's slot (with Cluster, the node of that slot: every key
-// write touches must be in it), and WAIT follows on that connection. A
-// failover between the two breaks the connection, and the write is not
-// acknowledged. Too few replicas within Options.ReplicaTimeout is
+// write touches must be in it), and WAIT follows on that connection. Which
+// failovers keep what WAIT counted depends on MinReplicas: only as many as
+// there are replicas keeps a failover that promotes while the old master
+// still runs from losing it (docs/redis.md). Too few replicas within
+// Options.ReplicaTimeout is
 // store.ErrUnavailable: the write may stay on the master, or be lost in a
 // failover, and the client, told 503, retries; a rotation retried within
 // the reuse grace gets the same answer (docs/redis.md).
