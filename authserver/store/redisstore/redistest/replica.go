@@ -20,3 +20,21 @@ func StartReplica(t testing.TB, master *Server, args ...string) *Server {
 	})
 	return r
 }
+
+// StartReplicaOf starts s again, after Stop or Kill, as a replica of the
+// server at master, as a node whose configuration file Sentinel rewrote
+// would come back.
+func (s *Server) StartReplicaOf(master string) {
+	s.t.Helper()
+	host, port, _ := net.SplitHostPort(master)
+	args := []string{s.args[0]}
+	for i := 1; i < len(s.args); i++ {
+		if s.args[i] == "--replicaof" && i+2 < len(s.args) {
+			i += 2
+			continue
+		}
+		args = append(args, s.args[i])
+	}
+	s.args = append(args, "--replicaof", host, port)
+	s.Start()
+}
