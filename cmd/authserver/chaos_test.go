@@ -214,7 +214,10 @@ tokens: {refresh_reuse_grace: 5m}
 		"AUTHSERVER_STORE_REDIS_MIN_REPLICAS=" + strconv.Itoa(minReplicas),
 		"AUTHSERVER_STORE_REDIS_REPLICA_TIMEOUT=500ms",
 		"AUTHSERVER_KEYS_ENCRYPTION_KEY=" + strings.Repeat("QUJD", 10) + "QUI=",
-		"AUTHSERVER_KEYS_PUBLISH_AHEAD=2s",
+		// A new key signs once every replica has had the time to publish
+		// it: a replica cut off from Redis longer than this serves a JWKS
+		// without it, which verifiers may cache (docs/operations.md).
+		"AUTHSERVER_KEYS_PUBLISH_AHEAD=60s",
 		"AUTHSERVER_HTTP_SHUTDOWN_TIMEOUT=5s",
 		// Every client logs in as one user, at times many at once.
 		"AUTHSERVER_PASSWORDS_LOCKOUT_MAX_FAILURES=1000000",
