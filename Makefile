@@ -7,7 +7,7 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 
 IMAGE       ?= authserver:latest
 
-.PHONY: build build-openssl run test test-image lint bench fuzz clean loadtest loadtest-node chart image
+.PHONY: build build-openssl run test test-image lint bench fuzz clean loadtest loadtest-node chart image chaos
 
 build: ## build bin/authserver (pure Go, static; see build-openssl)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/authserver
@@ -55,6 +55,14 @@ fuzz: ## every fuzz target (as go test -list finds them), one after the other, F
 		echo "== $$target ($$pkg), $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+CHAOS_DURATION     ?= 2m
+CHAOS_CLIENTS      ?= 50
+CHAOS_MIN_REPLICAS ?= 2
+
+chaos: ## the chaos run (docs/operations.md): Redis Sentinel, 3 replicas, faults at random, one table; CHAOS_DURATION, CHAOS_CLIENTS, CHAOS_MIN_REPLICAS
+	CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_CLIENTS=$(CHAOS_CLIENTS) CHAOS_MIN_REPLICAS=$(CHAOS_MIN_REPLICAS) AUTHSERVER_REQUIRE_REDIS=1 \
+		$(GO) test -count=1 -timeout 0 -run '^TestChaos$$' -v ./cmd/authserver/
 
 loadtest: build ## load-test bin/authserver with cmd/authbench (embedded store); e.g. LOADTEST_FLAGS="-store redis -d 20s"
 	$(GO) run ./cmd/authbench -start $(BIN) $(LOADTEST_FLAGS)

@@ -128,6 +128,11 @@ type Redis struct {
 	WriteTimeout time.Duration `mapstructure:"write_timeout"`
 	// PoolSize is the connection pool size; 0 keeps the go-redis default.
 	PoolSize int `mapstructure:"pool_size"`
+	// MinReplicas, above 0, makes every acknowledged write wait (WAIT)
+	// until that many replicas have it; if they do not within
+	// ReplicaTimeout, the request fails with 503.
+	MinReplicas    int           `mapstructure:"min_replicas"`
+	ReplicaTimeout time.Duration `mapstructure:"replica_timeout"`
 }
 
 // Tokens configures the lifetimes and audience of issued tokens.
@@ -279,6 +284,8 @@ func Default() Config {
 				DialTimeout:  2 * time.Second,
 				ReadTimeout:  time.Second,
 				WriteTimeout: time.Second,
+				// 0: acknowledged writes do not wait for replicas.
+				ReplicaTimeout: 100 * time.Millisecond,
 			},
 		},
 		Tokens: Tokens{

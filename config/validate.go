@@ -183,6 +183,10 @@ func (v *validator) store(s Store, encryptionKey string) {
 	if r.PoolSize < 0 {
 		v.add("store.redis.pool_size", "must not be negative, got %d", r.PoolSize)
 	}
+	if r.MinReplicas < 0 {
+		v.add("store.redis.min_replicas", "must not be negative, got %d", r.MinReplicas)
+	}
+	v.positive("store.redis.replica_timeout", r.ReplicaTimeout)
 }
 
 func (v *validator) tokens(t Tokens) {

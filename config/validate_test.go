@@ -83,6 +83,8 @@ func TestValidate(t *testing.T) {
 		{"redis-read-timeout-zero", func(c *Config) { c.Store.Redis.ReadTimeout = 0 }, []string{"store.redis.read_timeout"}},
 		{"redis-write-timeout-zero", func(c *Config) { c.Store.Redis.WriteTimeout = 0 }, []string{"store.redis.write_timeout"}},
 		{"redis-pool-size-negative", func(c *Config) { c.Store.Redis.PoolSize = -1 }, []string{"store.redis.pool_size"}},
+		{"redis-min-replicas-negative", func(c *Config) { c.Store.Redis.MinReplicas = -1 }, []string{"store.redis.min_replicas"}},
+		{"redis-replica-timeout-zero", func(c *Config) { c.Store.Redis.ReplicaTimeout = 0 }, []string{"store.redis.replica_timeout"}},
 		{"access-ttl-zero", func(c *Config) { c.Tokens.AccessTTL = 0 }, []string{"tokens.access_ttl"}},
 		{"refresh-idle-ttl-zero", func(c *Config) { c.Tokens.RefreshIdleTTL = 0 }, []string{"tokens.refresh_idle_ttl"}},
 		{"refresh-max-ttl-zero", func(c *Config) { c.Tokens.RefreshMaxTTL = 0 }, []string{"tokens.refresh_max_ttl"}},

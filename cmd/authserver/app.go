@@ -84,6 +84,7 @@ func (a *app) open() error {
 			Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password,
 			DB: r.DB, KeyPrefix: r.KeyPrefix, TLS: r.TLS,
 			DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout, PoolSize: r.PoolSize,
+			MinReplicas: r.MinReplicas, ReplicaTimeout: r.ReplicaTimeout,
 		})
 		if err != nil {
 			return fmt.Errorf("open redis store: %w", err)

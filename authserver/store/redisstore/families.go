@@ -218,31 +218,35 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 // addIndexEntry is CreateFamily's first step: createEntryScript.
 func (s *Store) addIndexEntry(ctx context.Context, f store.Family) error {
 	keys := []string{s.userIDKey(f.UserID), s.userVersionKey(f.UserID)}
-	added, err := createEntryScript.Run(ctx, s.client, keys, deadlineScore(f.ExpiresAt),
-		indexEntry(f.ID, f.CredentialVersion), deadScore(f.Created), f.CredentialVersion).Int()
-	if err != nil {
-		return wrap("create family", err)
-	}
-	if added == 0 {
-		return fmt.Errorf("create family of user %s: %w", f.UserID, store.ErrStaleCredentials)
-	}
-	return nil
+	return s.replicated(ctx, "create family", keys[0], func(c writer) error {
+		added, err := createEntryScript.Run(ctx, c, keys, deadlineScore(f.ExpiresAt),
+			indexEntry(f.ID, f.CredentialVersion), deadScore(f.Created), f.CredentialVersion).Int()
+		if err != nil {
+			return wrap("create family", err)
+		}
+		if added == 0 {
+			return fmt.Errorf("create family of user %s: %w", f.UserID, store.ErrStaleCredentials)
+		}
+		return nil
+	})
 }
 
 // storeFamily is CreateFamily's second step: it stores the family record
 // rec of f unless its key holds a family or a tombstone.
 func (s *Store) storeFamily(ctx context.Context, f store.Family, rec []byte) error {
 	key, _ := s.familyKeys(f.ID)
-	prev, err := s.client.Do(ctx, "SET", key, rec, "PXAT", millis(f.Expiry()), "NX", "GET").Text()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return nil
-	case err != nil:
-		return wrap("create family", err)
-	case prev == "":
-		return fmt.Errorf("create family of user %s: revoked by a change in flight: %w", f.UserID, store.ErrStaleCredentials)
-	}
-	return fmt.Errorf("create family %s: %w", f.ID, store.ErrAlreadyExists)
+	return s.replicated(ctx, "create family", key, func(c writer) error {
+		prev, err := c.Do(ctx, "SET", key, rec, "PXAT", millis(f.Expiry()), "NX", "GET").Text()
+		switch {
+		case errors.Is(err, redis.Nil):
+			return nil
+		case err != nil:
+			return wrap("create family", err)
+		case prev == "":
+			return fmt.Errorf("create family of user %s: revoked by a change in flight: %w", f.UserID, store.ErrStaleCredentials)
+		}
+		return fmt.Errorf("create family %s: %w", f.ID, store.ErrAlreadyExists)
+	})
 }
 
 // GetFamily returns the family id if it is live at now, or
@@ -317,9 +321,21 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 		args = append(args, sc)
 	}
 	key, grace := s.familyKeys(r.FamilyID)
-	reply, err := redeemScript.Run(ctx, s.client, []string{key, grace}, args...).Slice()
+	var reply []any
+	err := s.replicated(ctx, "redeem refresh token", key, func(c writer) error {
+		var err error
+		if reply, err = redeemScript.Run(ctx, c, []string{key, grace}, args...).Slice(); err != nil {
+			return wrap("redeem refresh token", err)
+		}
+		if len(reply) > 0 && reply[0] == int64(redeemReplayed) {
+			// The rotation replayed may have been answered with a 503
+			// for want of replicas: wait for it too.
+			return wrap("redeem refresh token", s.barrier(ctx, c, key))
+		}
+		return nil
+	})
 	if err != nil {
-		return store.Redeemed{}, wrap("redeem refresh token", err)
+		return store.Redeemed{}, err
 	}
 	if len(reply) == 0 {
 		return store.Redeemed{}, errors.New("redeem refresh token: empty script reply")
@@ -370,7 +386,9 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 // in the user's index stays until it expires; readers skip it.
 func (s *Store) RevokeFamily(ctx context.Context, id string) error {
 	key, grace := s.familyKeys(id)
-	return wrap("revoke family", s.client.Del(ctx, key, grace).Err())
+	return s.replicated(ctx, "revoke family", key, func(c writer) error {
+		return wrap("revoke family", c.Del(ctx, key, grace).Err())
+	})
 }
 
 // ListFamilies returns the families of a user live at now, oldest first
@@ -408,13 +426,18 @@ func (s *Store) RevokeUserFamilies(ctx context.Context, userID string) (int, err
 	for i, m := range members {
 		rem[i] = m
 	}
-	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, f := range fs {
-			key, grace := s.familyKeys(f.ID)
-			dels[i] = p.Del(ctx, key, grace)
+	keys := make([]string, len(fs)+1)
+	for i, f := range fs {
+		keys[i], _ = s.familyKeys(f.ID)
+	}
+	keys[len(fs)] = s.userIDKey(userID)
+	err = s.replicatedBatch(ctx, "revoke user families", keys, func(p redis.Pipeliner, i int) {
+		if i == len(fs) {
+			p.ZRem(ctx, keys[i], rem...)
+			return
 		}
-		p.ZRem(ctx, s.userIDKey(userID), rem...)
-		return nil
+		key, grace := s.familyKeys(fs[i].ID)
+		dels[i] = p.Del(ctx, key, grace)
 	})
 	if err != nil {
 		return 0, wrap("revoke user families", err)

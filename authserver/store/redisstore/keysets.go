@@ -86,9 +86,14 @@ func (s *Store) SwapKeySet(ctx context.Context, version int64, data []byte) (int
 	if data == nil {
 		data = []byte{}
 	}
-	reply, err := swapKeySetScript.Run(ctx, s.client, []string{s.keySetKey()}, version, data, s.keySetChannel()).Int64Slice()
+	var reply []int64
+	err := s.replicated(ctx, "swap key set", s.keySetKey(), func(c writer) error {
+		var err error
+		reply, err = swapKeySetScript.Run(ctx, c, []string{s.keySetKey()}, version, data, s.keySetChannel()).Int64Slice()
+		return wrap("swap key set", err)
+	})
 	if err != nil {
-		return 0, false, wrap("swap key set", err)
+		return 0, false, err
 	}
 	if len(reply) != 2 {
 		return 0, false, fmt.Errorf("swap key set: unexpected script reply %v", reply)

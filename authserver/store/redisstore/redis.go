@@ -83,6 +83,12 @@ type Options struct {
 	// PoolSize is the number of connections per node; 0 keeps the go-redis
 	// default (10 per GOMAXPROCS).
 	PoolSize int
+	// MinReplicas, above 0, makes every acknowledged write wait with WAIT
+	// until that many replicas have it, and fail with
+	// store.ErrUnavailable if they do not within ReplicaTimeout (default
+	// DefaultReplicaTimeout). See replicated.go.
+	MinReplicas    int
+	ReplicaTimeout time.Duration
 }
 
 // Store is a store.Store on Redis. It is safe for concurrent use.
@@ -90,6 +96,9 @@ type Store struct {
 	client redis.UniversalClient
 	prefix string
 	reaper *reaper // frees expired grace records
+
+	minReplicas    int // see replicated
+	replicaTimeout time.Duration
 }
 
 // Open connects to Redis as opts say and pings it, waiting at most
@@ -114,7 +123,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		client.Close()
 		return nil, fmt.Errorf("open redis store: ping %s: %w: %w", strings.Join(opts.Addrs, ","), store.ErrUnavailable, err)
 	}
-	return &Store{client: client, prefix: prefix, reaper: newReaper(client, time.Now)}, nil
+	return &Store{
+		client: client, prefix: prefix, reaper: newReaper(client, time.Now),
+		minReplicas: opts.MinReplicas, replicaTimeout: orDefault(opts.ReplicaTimeout, DefaultReplicaTimeout),
+	}, nil
 }
 
 // universalOptions translates opts, with their defaults, for go-redis.
@@ -213,7 +225,10 @@ func unavailable(err error) bool {
 	}
 	return redis.IsLoadingError(err) || redis.IsReadOnlyError(err) || redis.IsClusterDownError(err) ||
 		redis.IsTryAgainError(err) || redis.IsMasterDownError(err) || redis.IsMaxClientsError(err) ||
-		redis.IsOOMError(err) || redis.IsNoReplicasError(err) || redis.HasErrorPrefix(err, "BUSY")
+		redis.IsOOMError(err) || redis.IsNoReplicasError(err) || redis.HasErrorPrefix(err, "BUSY") ||
+		// A Cluster node's own client (replicated.go) does not follow a
+		// slot that moved.
+		redis.HasErrorPrefix(err, "MOVED") || redis.HasErrorPrefix(err, "ASK")
 }
 
 // millis and fromMillis convert times to and from the stored Unix

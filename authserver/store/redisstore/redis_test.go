@@ -146,7 +146,7 @@ var aclCommands = []string{
 	"+get", "+set", "+del", "+exists", "+incr", "+pexpireat", "+pexpiretime",
 	"+hset", "+hget", "+hgetall", "+hmget", "+sadd", "+srem", "+smembers",
 	"+zadd", "+zrem", "+zrangebyscore", "+zremrangebyscore", "+zrangebylex", "+zcard", "+scard", "+sscan",
-	"+eval", "+evalsha", "+multi", "+exec",
+	"+eval", "+evalsha", "+multi", "+exec", "+wait",
 	"+publish", "+subscribe", "+unsubscribe", "&authserver-test-*",
 }
 

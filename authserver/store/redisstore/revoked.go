@@ -15,15 +15,17 @@ import (
 // jti again keeps the later of the two ends.
 func (s *Store) RevokeToken(ctx context.Context, jti string, until time.Time) error {
 	k, ms := s.revokedKey(jti), millis(until)
-	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Do(ctx, "SET", k, "", "PXAT", ms, "NX")
-		p.Do(ctx, "PEXPIREAT", k, ms, "GT")
-		return nil
+	return s.replicated(ctx, "revoke token", k, func(c writer) error {
+		_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Do(ctx, "SET", k, "", "PXAT", ms, "NX")
+			p.Do(ctx, "PEXPIREAT", k, ms, "GT")
+			return nil
+		})
+		if errors.Is(err, redis.Nil) {
+			err = nil // SET NX found the key; PEXPIREAT GT did the rest
+		}
+		return wrap("revoke token", err)
 	})
-	if errors.Is(err, redis.Nil) {
-		err = nil // SET NX found the key; PEXPIREAT GT did the rest
-	}
-	return wrap("revoke token", err)
 }
 
 // IsRevoked reports whether jti is denied at now.

@@ -112,16 +112,21 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 		return fmt.Errorf("create user: %w", err)
 	}
 	var claim *redis.Cmd
-	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
-		mark := ""
-		if u.Disabled {
-			mark = "d"
+	mark := ""
+	if u.Disabled {
+		mark = "d"
+	}
+	keys := []string{s.userIDKey(u.ID), s.usersKey(), s.userNamesKey()}
+	err = s.replicatedBatch(ctx, "create user", keys, func(p redis.Pipeliner, i int) {
+		switch i {
+		case 0:
+			// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
+			claim = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name), mark)
+		case 1:
+			p.SAdd(ctx, s.usersKey(), u.Name)
+		case 2:
+			p.ZAdd(ctx, s.userNamesKey(), redis.Z{Member: u.Name})
 		}
-		claim = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name), mark)
-		p.SAdd(ctx, s.usersKey(), u.Name)
-		p.ZAdd(ctx, s.userNamesKey(), redis.Z{Member: u.Name})
-		return nil
 	})
 	if err != nil {
 		return wrap("create user", err)
@@ -134,9 +139,14 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 		// A deleted user had this id: start above its logins.
 		fields = append(fields, userFieldVersion, version)
 	}
-	created, err := createUserScript.Run(ctx, s.client, []string{s.userKey(u.Name)}, fields...).Int()
-	if err != nil {
+	var created int
+	err = s.replicated(ctx, "create user", s.userKey(u.Name), func(c writer) error {
+		var err error
+		created, err = createUserScript.Run(ctx, c, []string{s.userKey(u.Name)}, fields...).Int()
 		return wrap("create user", err)
+	})
+	if err != nil {
+		return err
 	}
 	if created == 0 {
 		if err := s.client.ZRem(ctx, s.userIDKey(u.ID), nameMember(u.Name)).Err(); err != nil {
@@ -353,14 +363,21 @@ func (s *Store) changeUser(ctx context.Context, op, name, field, value string, c
 		release = "1"
 	}
 	var raise *redis.Cmd
-	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	keys := []string{s.userIDKey(id)}
+	if field == deleteUser {
+		keys = append(keys, s.usersKey(), s.userNamesKey())
+	}
+	err = s.replicatedBatch(ctx, op, keys, func(p redis.Pipeliner, i int) {
+		switch i {
+		case 1:
+			p.SRem(ctx, s.usersKey(), name)
+			return
+		case 2:
+			p.ZRem(ctx, s.userNamesKey(), name)
+			return
+		}
 		raise = raiseVersionScript.Eval(ctx, p, []string{s.userIDKey(id), s.userVersionKey(id)},
 			version, mark, release, deletedVersionTTL.Milliseconds())
-		if field == deleteUser {
-			p.SRem(ctx, s.usersKey(), name)
-			p.ZRem(ctx, s.userNamesKey(), name)
-		}
-		return nil
 	})
 	if err != nil {
 		return 0, wrap(op, err)
@@ -390,12 +407,20 @@ func (s *Store) changeUser(ctx context.Context, op, name, field, value string, c
 func (s *Store) changeUserHash(ctx context.Context, op, name, field, value string, check func(store.User) error) ([]any, error) {
 	key := s.userKey(name)
 	notFound := fmt.Errorf("%s of %s: %w", op, name, store.ErrNotFound)
+	run := func(args ...any) ([]any, error) {
+		var reply []any
+		err := s.replicated(ctx, op, key, func(c writer) error {
+			var err error
+			reply, err = changeUserScript.Run(ctx, c, []string{key}, args...).Slice()
+			if errors.Is(err, redis.Nil) {
+				return notFound
+			}
+			return wrap(op, err)
+		})
+		return reply, err
+	}
 	if check == nil {
-		reply, err := changeUserScript.Run(ctx, s.client, []string{key}, field, value).Slice()
-		if errors.Is(err, redis.Nil) {
-			return nil, notFound
-		}
-		return reply, wrap(op, err)
+		return run(field, value)
 	}
 	for range updateAttempts {
 		h, err := s.client.HGetAll(ctx, key).Result()
@@ -412,12 +437,9 @@ func (s *Store) changeUserHash(ctx context.Context, op, name, field, value strin
 		if err := check(u); err != nil {
 			return nil, fmt.Errorf("%s of %s: %w", op, name, err)
 		}
-		reply, err := changeUserScript.Run(ctx, s.client, []string{key}, append([]any{field, value}, snapshot(h)...)...).Slice()
-		if errors.Is(err, redis.Nil) {
-			return nil, notFound
-		}
+		reply, err := run(append([]any{field, value}, snapshot(h)...)...)
 		if err != nil || len(reply) > 0 {
-			return reply, wrap(op, err)
+			return reply, err
 		}
 	}
 	return nil, fmt.Errorf("%s of %s: too many concurrent writers: %w", op, name, store.ErrUnavailable)
@@ -448,13 +470,15 @@ func (s *Store) revokeStale(ctx context.Context, id string, members []string) (i
 		return 0, nil
 	}
 	cmds := make([]*redis.Cmd, len(members))
-	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, m := range members {
-			fid, _, _ := parseIndexMember(m)
-			key, grace := s.familyKeys(fid)
-			cmds[i] = revokeStaleScript.Eval(ctx, p, []string{key, grace}, tombstoneTTL.Milliseconds())
-		}
-		return nil
+	keys := make([]string, len(members))
+	for i, m := range members {
+		fid, _, _ := parseIndexMember(m)
+		keys[i], _ = s.familyKeys(fid)
+	}
+	err := s.replicatedBatch(ctx, "revoke stale families", keys, func(p redis.Pipeliner, i int) {
+		fid, _, _ := parseIndexMember(members[i])
+		key, grace := s.familyKeys(fid)
+		cmds[i] = revokeStaleScript.Eval(ctx, p, []string{key, grace}, tombstoneTTL.Milliseconds())
 	})
 	if err != nil {
 		return 0, err
@@ -469,7 +493,9 @@ func (s *Store) revokeStale(ctx context.Context, id string, members []string) (i
 	for i, m := range members {
 		rem[i] = m
 	}
-	return n, s.client.ZRem(ctx, s.userIDKey(id), rem...).Err()
+	return n, s.replicated(ctx, "revoke stale families", s.userIDKey(id), func(c writer) error {
+		return c.ZRem(ctx, s.userIDKey(id), rem...).Err()
+	})
 }
 
 func decodeUser(name string, h map[string]string) (store.User, error) {
