@@ -179,9 +179,14 @@ func (s *Store) UpdateClaims(ctx context.Context, name string, claims map[string
 		if err := check(u); err != nil {
 			return store.User{}, fmt.Errorf("update claims of %s: %w", name, err)
 		}
-		swapped, err := swapClaimsScript.Run(ctx, s.client, []string{key}, append([]any{enc}, snapshot(h)...)...).Int()
+		var swapped int
+		err = s.replicated(ctx, "update claims", key, func(c writer) error {
+			var err error
+			swapped, err = swapClaimsScript.Run(ctx, c, []string{key}, append([]any{enc}, snapshot(h)...)...).Int()
+			return wrap("update claims", err)
+		})
 		if err != nil {
-			return store.User{}, wrap("update claims", err)
+			return store.User{}, err
 		}
 		if swapped == 1 {
 			u.Claims = claims
@@ -247,8 +252,10 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, rec store.Idempotenc
 	if ms <= 0 || ms == math.MaxInt64 {
 		return errors.New("complete idempotency key: no expiry")
 	}
-	err = s.client.SetArgs(ctx, s.idempotencyKey(rec.Key), val, redis.SetArgs{ExpireAt: rec.Expires}).Err()
-	return wrap("complete idempotency key", err)
+	key := s.idempotencyKey(rec.Key)
+	return s.replicated(ctx, "complete idempotency key", key, func(c writer) error {
+		return wrap("complete idempotency key", c.SetArgs(ctx, key, val, redis.SetArgs{ExpireAt: rec.Expires}).Err())
+	})
 }
 
 // ReleaseIdempotencyKey deletes the record of key.

@@ -56,9 +56,15 @@ func (s *Store) SaveCode(ctx context.Context, c store.AuthCode) error {
 	if err != nil {
 		return fmt.Errorf("save code: %w", err)
 	}
-	n, err := saveCodeScript.Run(ctx, s.client, []string{s.codeKey(c.Hash)}, data, millis(c.ExpiresAt)).Int64()
-	if err != nil {
+	var n int64
+	key := s.codeKey(c.Hash)
+	err = s.replicated(ctx, "save code", key, func(w writer) error {
+		var err error
+		n, err = saveCodeScript.Run(ctx, w, []string{key}, data, millis(c.ExpiresAt)).Int64()
 		return wrap("save code", err)
+	})
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		return fmt.Errorf("save code: %w", store.ErrAlreadyExists)
@@ -68,12 +74,19 @@ func (s *Store) SaveCode(ctx context.Context, c store.AuthCode) error {
 
 // RedeemCode marks the code used in one script run; see store.AuthCodes.
 func (s *Store) RedeemCode(ctx context.Context, hash []byte, familyID string, now time.Time) (store.AuthCode, error) {
-	reply, err := redeemCodeScript.Run(ctx, s.client, []string{s.codeKey(hash)}, familyID, millis(now)).Slice()
-	if errors.Is(err, redis.Nil) {
-		return store.AuthCode{}, fmt.Errorf("redeem code: %w", store.ErrNotFound)
-	}
+	// Replicated, so that a failover cannot bring back a code as unused.
+	var reply []any
+	key := s.codeKey(hash)
+	err := s.replicated(ctx, "redeem code", key, func(w writer) error {
+		var err error
+		reply, err = redeemCodeScript.Run(ctx, w, []string{key}, familyID, millis(now)).Slice()
+		if errors.Is(err, redis.Nil) {
+			return fmt.Errorf("redeem code: %w", store.ErrNotFound)
+		}
+		return wrap("redeem code", err)
+	})
 	if err != nil {
-		return store.AuthCode{}, wrap("redeem code", err)
+		return store.AuthCode{}, err
 	}
 	if len(reply) < 2 {
 		return store.AuthCode{}, fmt.Errorf("redeem code: unexpected script reply %v", reply)
