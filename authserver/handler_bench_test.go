@@ -99,17 +99,7 @@ func forEachSigner(b *testing.B, bench func(*testing.B, string)) {
 // signs with backend.
 func withSigner(b *testing.B, backend string) func(*authserver.Options) {
 	return func(o *authserver.Options) {
-		mem := &keystest.Store{}
-		sealer, err := keys.NewSealer(sharedKEK)
-		if err != nil {
-			b.Fatal(err)
-		}
-		keystest.Seed(b, mem, sealer, sharedKEK)
-		km := keys.NewManager(mem, sealer, keys.Options{Now: o.Now, AccessTTL: o.AccessTTL, Logger: quietLog, Signer: backend})
-		if err := km.Init(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		o.Signer = km
+		o.Signer = keystest.NewManager(b, &keystest.Store{}, sharedKEK, keys.Options{Now: o.Now, AccessTTL: o.AccessTTL, Logger: quietLog, Signer: backend})
 	}
 }
 

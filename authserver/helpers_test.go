@@ -60,15 +60,7 @@ func newEnv(t testing.TB, mutate func(*authserver.Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	sealer, err := keys.NewSealer(sharedKEK)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keystest.Seed(t, st, sealer, sharedKEK)
-	km := keys.NewManager(st, sealer, keys.Options{Now: c.Now, AccessTTL: 15 * time.Minute, Logger: quietLog})
-	if err := km.Init(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	km := keystest.NewManager(t, st, sharedKEK, keys.Options{Now: c.Now, AccessTTL: 15 * time.Minute, Logger: quietLog})
 	// The server is reachable at its issuer URL, so that a verifier can
 	// discover it: listen first, then build the server for that URL.
 	var handler atomic.Pointer[http.Handler]

@@ -84,15 +84,7 @@ func mustHash(t testing.TB, secret string) string {
 
 func newEnv(t *testing.T, st store.Store) *env {
 	t.Helper()
-	sealer, err := keys.NewSealer(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keystest.Seed(t, st, sealer, kek)
-	km := keys.NewManager(st, sealer, keys.Options{RSABits: 2048, Logger: quiet})
-	if err := km.Init(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	km := keystest.NewManager(t, st, kek, keys.Options{RSABits: 2048, Logger: quiet})
 	var handler atomic.Pointer[http.Handler]
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }))
 	t.Cleanup(hs.Close)

@@ -116,3 +116,19 @@ func Seed(t testing.TB, st keys.Store, sealer *keys.Sealer, kek []byte) {
 		t.Fatalf("seed key set: %v %v", ok, err)
 	}
 }
+
+// NewManager returns a manager over st, sealed with kek, with the key set
+// of Seed stored in st and loaded: the key manager of a test server.
+func NewManager(t testing.TB, st keys.Store, kek []byte, opts keys.Options) *keys.Manager {
+	t.Helper()
+	sealer, err := keys.NewSealer(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Seed(t, st, sealer, kek)
+	m := keys.NewManager(st, sealer, opts)
+	if err := m.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
