@@ -36,7 +36,7 @@ func TestMinReplicasPausedReplica(t *testing.T) {
 	replica := redistest.StartReplica(t, master)
 	prefix := redistest.Prefix(t)
 	s := openStore(t, redisstore.Options{Addrs: []string{master.Addr}, KeyPrefix: prefix,
-		MinReplicas: 1, ReplicaTimeout: 100 * time.Millisecond})
+		MinReplicas: 1, ReplicaTimeout: time.Second})
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	f := store.Family{ID: "fam", UserID: "user", ClientID: "app", Created: now, LastUsed: now,

@@ -1,10 +1,13 @@
 package redistest
 
 import (
+	"context"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/oauthkit/authserver/internal/testutil"
+	"github.com/redis/go-redis/v9"
 )
 
 // StartReplica starts a redis-server (as StartServer, with args) that
@@ -17,6 +20,18 @@ func StartReplica(t testing.TB, master *Server, args ...string) *Server {
 	testutil.Eventually(t, startTimeout, "replica "+r.Addr+" linked to "+master.Addr, func() bool {
 		return InfoField(t, r.Addr, "replication", "master_link_status") == "up" &&
 			InfoField(t, master.Addr, "replication", "connected_slaves") != "0"
+	})
+	// Linked is not yet acknowledging: the first WAIT after the initial
+	// sync may find no replica. A write that a replica acknowledged is.
+	c := redis.NewClient(&redis.Options{Addr: master.Addr, MaintNotificationsConfig: noMaint()})
+	defer c.Close()
+	testutil.Eventually(t, startTimeout, "replica "+r.Addr+" acknowledging writes", func() bool {
+		ctx := context.Background()
+		if c.Set(ctx, "redistest:replica-probe", r.Addr, time.Second).Err() != nil {
+			return false
+		}
+		n, err := c.Wait(ctx, 1, time.Second).Result()
+		return err == nil && n >= 1
 	})
 	return r
 }
