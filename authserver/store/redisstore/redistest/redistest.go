@@ -154,9 +154,6 @@ func StartServer(t testing.TB, args ...string) *Server {
 	s.args = append([]string{
 		"--port", port, "--bind", "127.0.0.1", "--dir", s.Dir, "--logfile", "redis.log",
 		"--save", "", "--appendonly", "no", "--daemonize", "no",
-		// A replica syncs at once rather than after the default 5 s wait for
-		// other replicas to join one diskless transfer.
-		"--repl-diskless-sync-delay", "0",
 	}, args...)
 	s.args = append([]string{bin}, s.args...)
 	t.Cleanup(func() {

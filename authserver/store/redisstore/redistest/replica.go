@@ -3,8 +3,8 @@ package redistest
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/oauthkit/authserver/internal/testutil"
 	"github.com/redis/go-redis/v9"
@@ -21,17 +21,26 @@ func StartReplica(t testing.TB, master *Server, args ...string) *Server {
 		return InfoField(t, r.Addr, "replication", "master_link_status") == "up" &&
 			InfoField(t, master.Addr, "replication", "connected_slaves") != "0"
 	})
-	// Linked is not yet acknowledging: the first WAIT after the initial
-	// sync may find no replica. A write that a replica acknowledged is.
+	// Linked is not yet acknowledging: right after the initial sync a WAIT
+	// may find no replica at the master's offset. The master lists the
+	// replica online with a lag of at most a second once it has heard its
+	// acknowledgement.
 	c := redis.NewClient(&redis.Options{Addr: master.Addr, MaintNotificationsConfig: noMaint()})
 	defer c.Close()
-	testutil.Eventually(t, startTimeout, "replica "+r.Addr+" acknowledging writes", func() bool {
-		ctx := context.Background()
-		if c.Set(ctx, "redistest:replica-probe", r.Addr, time.Second).Err() != nil {
+	_, rport, _ := net.SplitHostPort(r.Addr)
+	testutil.Eventually(t, startTimeout, "replica "+r.Addr+" acknowledging", func() bool {
+		info, err := c.Info(context.Background(), "replication").Result()
+		if err != nil {
 			return false
 		}
-		n, err := c.Wait(ctx, 1, time.Second).Result()
-		return err == nil && n >= 1
+		for _, line := range strings.Split(info, "\n") {
+			line = strings.TrimSpace(line)
+			if strings.Contains(line, ",port="+rport+",state=online,") &&
+				(strings.HasSuffix(line, ",lag=0") || strings.HasSuffix(line, ",lag=1")) {
+				return true
+			}
+		}
+		return false
 	})
 	return r
 }
