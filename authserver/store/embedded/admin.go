@@ -35,14 +35,7 @@ ALTER TABLE idempotency ADD COLUMN etag TEXT NOT NULL DEFAULT '';
 
 // GetUserByID returns the user whose id is id, or store.ErrNotFound.
 func (s *Store) GetUserByID(ctx context.Context, id string) (store.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return store.User{}, wrap("get user by id", err)
-	}
-	return u, nil
+	return s.getUser(ctx, "get user by id", "SELECT "+userColumns+" FROM users WHERE id = ?", id)
 }
 
 // listUsersAfterQuery reads one page of users: a range of the primary key

@@ -33,12 +33,18 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 
 // GetUser returns the user named name, or store.ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, name string) (store.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE name = ?", name))
+	return s.getUser(ctx, "get user", "SELECT "+userColumns+" FROM users WHERE name = ?", name)
+}
+
+// getUser returns the one user that query selects with arg, or
+// store.ErrNotFound; its errors start with op.
+func (s *Store) getUser(ctx context.Context, op, query string, arg any) (store.User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, query, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return store.User{}, wrap("get user", err)
+		return store.User{}, wrap(op, err)
 	}
 	return u, nil
 }
