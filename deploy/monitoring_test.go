@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthkit/authserver/internal/testutil"
 	"sigs.k8s.io/yaml"
 )
 
@@ -226,20 +227,9 @@ clients:
 
 	token := func(want int, form url.Values, basic ...string) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest("POST", srv.base+"/oauth2/token", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if len(basic) == 2 {
-			req.SetBasicAuth(basic[0], basic[1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]any
-		json.NewDecoder(resp.Body).Decode(&body)
-		if resp.StatusCode != want {
-			t.Fatalf("token %v: %s %v, want %d", form, resp.Status, body, want)
+		code, _, body := testutil.PostToken(t, srv.base, form, basic...)
+		if code != want {
+			t.Fatalf("token %v: %d %v, want %d", form, code, body, want)
 		}
 		return body
 	}

@@ -6,12 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 // djangoPBKDF2 is a hash in Django's pbkdf2_sha256 format. The password
@@ -57,16 +58,10 @@ func djangoDump(t *testing.T, path string, users ...dumpUser) string {
 
 func passwordLogin(t *testing.T, base, user, password string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.PostForm(base+"/oauth2/token", url.Values{
+	code, _, body := testutil.PostToken(t, base, url.Values{
 		"grant_type": {"password"}, "client_id": {"app"}, "username": {user}, "password": {password},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	return code, body
 }
 
 // TestUsersImport imports a Django dump through the real binary into each

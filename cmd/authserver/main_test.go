@@ -174,14 +174,8 @@ func verifyWithJOSE(t *testing.T, base, token string) (kid string, claims map[st
 
 func refresh(t *testing.T, base, clientID, token string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.PostForm(base+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID}, "refresh_token": {token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	code, _, body := testutil.PostToken(t, base, url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID}, "refresh_token": {token}})
+	return code, body
 }
 
 // TestQuickStart is the README's first command as a new user meets it:

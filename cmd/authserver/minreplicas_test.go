@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
@@ -10,20 +9,15 @@ import (
 	"testing"
 
 	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 // postToken posts form to the token endpoint and returns the status, the
 // Retry-After header and the JSON body.
 func postToken(t *testing.T, base string, form url.Values) (int, string, map[string]any) {
 	t.Helper()
-	resp, err := http.PostForm(base+"/oauth2/token", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, resp.Header.Get("Retry-After"), body
+	code, h, body := testutil.PostToken(t, base, form)
+	return code, h.Get("Retry-After"), body
 }
 
 // TestMinReplicasPausedReplica runs a server with store.redis.min_replicas

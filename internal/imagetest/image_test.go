@@ -19,6 +19,7 @@ import (
 
 	"github.com/oauthkit/authserver/authserver/clientsecret"
 	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 // maxImageBytes is the size budget of the image. Issue 11 set 30 MB, which
@@ -190,19 +191,8 @@ var fileEnv = []string{"AUTHSERVER_CONFIG=/etc/authserver/clients.yaml", "AUTHSE
 
 func postToken(t *testing.T, base string, form url.Values, basic ...string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if len(basic) == 2 {
-		req.SetBasicAuth(basic[0], basic[1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	code, _, body := testutil.PostToken(t, base, form, basic...)
+	return code, body
 }
 
 // verify checks an access token with go-jose against the JWKS at base.
