@@ -228,6 +228,35 @@ func TestLoginTemplates(t *testing.T) {
 	if p := b.get(t, "/oauth2/static/login.css"); p.body != "body{color:teal}" || p.header.Get("Content-Type") != "text/css; charset=utf-8" {
 		t.Fatalf("stylesheet: %q %q", p.body, p.header.Get("Content-Type"))
 	}
+
+	// Contextual escaping holds in the operator's templates: a username
+	// typed by an attacker lands escaped in text and in an attribute, and
+	// a javascript: URL is neutralised.
+	os.WriteFile(filepath.Join(dir, "login.html"), []byte(`{{template "head" .}}`+
+		`<p>{{.Username}}</p><input value="{{.Username}}"><a href="{{.Username}}">x</a>`+
+		`<form method="post"><input type="hidden" name="authz_request" value="{{.Request}}">`+
+		`<input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="action" value="login"></form>`+
+		`{{template "foot" .}}`), 0o600)
+	e = newCodeEnvWith(t, func(o *authserver.Options) { o.Login = opts.Login })
+	b = e.browser()
+	form := hidden(t, b.get(t, authzQuery()))
+	signIn := func(user string) page {
+		f := url.Values{"username": {user}, "password": {"wrong"}}
+		for k, v := range form {
+			f[k] = v
+		}
+		return b.postForm(t, "/oauth2/authorize", f)
+	}
+	if p := signIn("javascript:alert(1)"); !strings.Contains(p.body, `href="#ZgotmplZ"`) {
+		t.Fatalf("javascript: URL not neutralised:\n%s", p.body)
+	}
+	p := signIn(`"><script>alert(1)</script>`)
+	for _, want := range []string{`<p>&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;</p>`, `value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"`} {
+		if !strings.Contains(p.body, want) || strings.Contains(p.body, "<script>") {
+			t.Fatalf("username not escaped as %s:\n%s", want, p.body)
+		}
+	}
+
 	os.WriteFile(filepath.Join(dir, "login.html"), []byte(`{{template "head" .}`), 0o600)
 	if _, err := authserver.New(opts); err == nil || !strings.Contains(err.Error(), "login.html") {
 		t.Fatalf("New with a broken template: %v", err)
