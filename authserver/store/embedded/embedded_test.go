@@ -255,6 +255,9 @@ func BenchmarkRedeem(b *testing.B) {
 		ID: "f-1", UserID: "u-1", ClientID: "app", Scope: []string{"profile"}, Created: now, LastUsed: now,
 		IdleTTL: time.Hour, ExpiresAt: now.Add(24 * time.Hour), CurrentHash: hash(0),
 	}
+	if err := s.CreateUser(ctx, store.User{ID: f.UserID, Name: "alice", PasswordHash: "$argon2id$x", Created: now}); err != nil {
+		b.Fatal(err)
+	}
 	if err := s.CreateFamily(ctx, f); err != nil {
 		b.Fatal(err)
 	}
