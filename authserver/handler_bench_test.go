@@ -8,12 +8,14 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +38,13 @@ import (
 //   - token-µs and sign-µs: CPU per token and per raw signature;
 //   - allocs/token: heap allocations of one handler call.
 //
+// Each runs sequentially (conns=1: one request at a time, the CPU's idle
+// moments while the store answers count against the token) and with 32
+// requests in flight (conns=32, the issue 16 condition: while one request
+// waits for the store, others sign). With conns=32 the process alternates
+// rounds of 32 concurrent requests with rounds of raw signatures on every
+// CPU, and compares their CPU per item.
+//
 // Run them with and without the OpenSSL signer:
 //
 //	go test -run '^$' -bench Handler ./authserver/
@@ -44,10 +53,14 @@ import (
 func BenchmarkHandlerClientCredentials(b *testing.B) {
 	forEachSigner(b, func(b *testing.B, backend string) {
 		e := newEnv(b, withSigner(b, backend))
-		benchHandler(b, e, backend, func(*httptest.ResponseRecorder) *http.Request {
-			req := tokenRequest("grant_type=client_credentials")
-			req.SetBasicAuth("svc", svcSecret)
-			return req
+		forEachConns(b, func(b *testing.B, conns int) {
+			benchHandler(b, e, backend, conns, func(int) nextRequest {
+				return func(*httptest.ResponseRecorder) *http.Request {
+					req := tokenRequest("grant_type=client_credentials")
+					req.SetBasicAuth("svc", svcSecret)
+					return req
+				}
+			})
 		})
 	})
 }
@@ -73,15 +86,30 @@ func BenchmarkHandlerRefreshRedis(b *testing.B) {
 	})
 }
 
-// benchRefresh refreshes one chain, always with the newest token.
+// benchRefresh refreshes one chain per connection, always with the
+// chain's newest token.
 func benchRefresh(b *testing.B, e *env, backend string) {
-	rt := e.login(b).str("refresh_token")
-	benchHandler(b, e, backend, func(w *httptest.ResponseRecorder) *http.Request {
-		if w != nil {
-			rt = fieldOf(w.Body.String(), "refresh_token")
+	var chains []string
+	forEachConns(b, func(b *testing.B, conns int) {
+		for len(chains) < conns {
+			chains = append(chains, e.login(b).str("refresh_token"))
 		}
-		return tokenRequest("grant_type=refresh_token&client_id=app&refresh_token=" + rt)
+		benchHandler(b, e, backend, conns, func(i int) nextRequest {
+			return func(w *httptest.ResponseRecorder) *http.Request {
+				if w != nil {
+					chains[i] = fieldOf(w.Body.String(), "refresh_token")
+				}
+				return tokenRequest("grant_type=refresh_token&client_id=app&refresh_token=" + chains[i])
+			}
+		})
 	})
+}
+
+// forEachConns runs bench sequentially and with 32 requests in flight.
+func forEachConns(b *testing.B, bench func(*testing.B, int)) {
+	for _, conns := range []int{1, 32} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) { bench(b, conns) })
+	}
 }
 
 // forEachSigner runs bench for every signer backend of this build.
@@ -109,57 +137,100 @@ func tokenRequest(body string) *http.Request {
 	return req
 }
 
-// benchHandler alternates a raw signature with the request that next
-// builds (given the previous response, nil at first), served by e's
-// handler. Building the request is not measured.
-func benchHandler(b *testing.B, e *env, backend string, next func(prev *httptest.ResponseRecorder) *http.Request) {
+// nextRequest builds a connection's next request given its previous
+// response (nil at first).
+type nextRequest func(prev *httptest.ResponseRecorder) *http.Request
+
+// benchHandler alternates raw signatures with token requests served by
+// e's handler, conns at a time; connection i's requests come from
+// newConn(i). Building a request is not measured.
+func benchHandler(b *testing.B, e *env, backend string, conns int, newConn func(i int) nextRequest) {
 	h := e.srv.Handler()
 	active, _ := e.keys.Set().Active()
 	raw, err := keystest.BackendSigner(backend, active.Signer().(*rsa.PrivateKey))
 	if err != nil {
 		b.Fatal(err)
 	}
-	input := bytes.Repeat([]byte("x"), 600) // about a token's signing input
+	sum := sha256.Sum256(bytes.Repeat([]byte("x"), 600)) // about a token's signing input
+	sign := func() {
+		if _, err := raw.Sign(nil, sum[:], crypto.SHA256); err != nil {
+			b.Error(err)
+		}
+	}
 	serve := func(req *http.Request) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		if w.Code != http.StatusOK {
-			b.Fatalf("status %d: %s", w.Code, w.Body)
+			b.Errorf("status %d: %s", w.Code, w.Body)
 		}
 		return w
 	}
-	var w *httptest.ResponseRecorder
+	next := make([]nextRequest, conns)
+	last := make([]*httptest.ResponseRecorder, conns)
+	for i := range next {
+		next[i] = newConn(i)
+	}
+	// Each round: conns raw signatures spread over every CPU, then one
+	// request on each connection, all in flight together.
+	procs := min(runtime.GOMAXPROCS(0), conns)
 	var signCPU, tokenCPU, signWall, tokenWall time.Duration
+	reqs := make([]*http.Request, conns)
+	var wg sync.WaitGroup
 	for b.Loop() {
-		req := next(w)
-		c0, t0 := cpuTime(), time.Now()
-		sum := sha256.Sum256(input)
-		if _, err := raw.Sign(nil, sum[:], crypto.SHA256); err != nil {
-			b.Fatal(err)
+		for i := range reqs {
+			reqs[i] = next[i](last[i])
 		}
+		c0, t0 := cpuTime(), time.Now()
+		for p := range procs {
+			wg.Go(func() {
+				for range conns/procs + btoi(p < conns%procs) {
+					sign()
+				}
+			})
+		}
+		wg.Wait()
 		c1, t1 := cpuTime(), time.Now()
-		w = serve(req)
+		if conns == 1 {
+			last[0] = serve(reqs[0])
+		} else {
+			for i := range reqs {
+				wg.Go(func() { last[i] = serve(reqs[i]) })
+			}
+			wg.Wait()
+		}
 		c2, t2 := cpuTime(), time.Now()
+		if b.Failed() {
+			b.FailNow()
+		}
 		signCPU, tokenCPU = signCPU+c1-c0, tokenCPU+c2-c1
 		signWall, tokenWall = signWall+t1.Sub(t0), tokenWall+t2.Sub(t1)
 	}
+	tokens := float64(b.N * conns)
 	b.ReportMetric(float64(signCPU)/float64(tokenCPU), "efficiency")
 	b.ReportMetric(float64(signWall)/float64(tokenWall), "wall-efficiency")
-	b.ReportMetric(float64(tokenCPU)/float64(b.N)/1e3, "token-µs")
-	b.ReportMetric(float64(signCPU)/float64(b.N)/1e3, "sign-µs")
-	// Outside the loop: ReadMemStats stops the world.
+	b.ReportMetric(float64(tokenCPU)/tokens/1e3, "token-µs")
+	b.ReportMetric(float64(signCPU)/tokens/1e3, "sign-µs")
+	// Outside the loop, one request at a time: ReadMemStats stops the
+	// world.
 	const n = 20
 	var ms runtime.MemStats
 	var allocs uint64
 	for range n {
-		req := next(w)
+		req := next[0](last[0])
 		runtime.ReadMemStats(&ms)
 		before := ms.Mallocs
-		w = serve(req)
+		last[0] = serve(req)
 		runtime.ReadMemStats(&ms)
 		allocs += ms.Mallocs - before
 	}
 	b.ReportMetric(float64(allocs)/n, "allocs/token")
+}
+
+func btoi(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 // fieldOf returns the string member name of a flat JSON object.
