@@ -58,7 +58,7 @@ type Store struct {
 	writeSem chan struct{}
 	// Statements of the refresh path, prepared once per connection:
 	// parsing SQL cost a third of a redemption.
-	getFamily, rotate *sql.Stmt
+	getFamily, rotate, rotatePruneAfter *sql.Stmt
 }
 
 // Open opens the SQLite file at path, creating it (mode 0600) and its
@@ -100,7 +100,9 @@ func open(path string, busy time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	if s.getFamily, err = db.Prepare(getFamilyQuery); err == nil {
-		s.rotate, err = db.Prepare(rotateQuery)
+		if s.rotate, err = db.Prepare(rotateQuery); err == nil {
+			s.rotatePruneAfter, err = db.Prepare(rotatePruneAfterQuery)
+		}
 	}
 	if err != nil {
 		db.Close()
@@ -204,6 +206,7 @@ ALTER TABLE families ADD COLUMN rotation_scope TEXT;
 	idempotencyMigration,
 	codesMigration,
 	idempotencyETagMigration,
+	pruneAfterMigration,
 }
 
 // migrate applies the migrations the file lacks, in one write transaction,
@@ -255,7 +258,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time) error {
 func prune(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	n := micros(now)
 	for _, q := range []string{
-		"DELETE FROM families WHERE expiry <= ?",
+		"DELETE FROM families WHERE prune_after <= ?1 AND expiry <= ?1",
 		"DELETE FROM lockouts WHERE until <= ?",
 		"DELETE FROM revoked_tokens WHERE until <= ?",
 	} {

@@ -51,10 +51,10 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO families ("+familyColumns+", expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		_, err = tx.ExecContext(ctx, "INSERT INTO families ("+familyColumns+", expiry, prune_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			f.ID, f.UserID, f.ClientID, string(scope), claims, micros(f.Created), micros(f.LastUsed), int64(f.IdleTTL),
 			micros(f.ExpiresAt), int64(f.Generation), f.CurrentHash, f.PreviousHash, f.SealedNext, rotationScope,
-			int64(f.CredentialVersion), micros(f.Expiry()))
+			int64(f.CredentialVersion), micros(f.Expiry()), micros(f.Expiry()))
 		if isConstraint(err) {
 			return store.ErrAlreadyExists
 		}
@@ -67,45 +67,75 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 // login is not live (the change deleted it in the same transaction; this
 // is the second line of defence).
 func (s *Store) GetFamily(ctx context.Context, id string, now time.Time) (store.Family, error) {
-	f, current, err := getFamily(ctx, s.getFamily, id, now)
-	if err == nil && !current {
+	row, err := getFamily(ctx, s.getFamily, id, now)
+	if err == nil && !row.current {
 		err = store.ErrNotFound
 	}
 	if err != nil {
 		return store.Family{}, wrap("get family", err)
 	}
-	return f, nil
+	return row.Family, nil
 }
 
 // getFamilyQuery selects a family live at ? (the second argument) with its
 // user's credentials, for getFamily.
 var getFamilyQuery = "SELECT " + prefixed("f.", familyColumns) +
-	", u.credential_version, u.disabled FROM families f LEFT JOIN users u ON u.id = f.user_id" +
+	", f.prune_after, u.credential_version, u.disabled FROM families f LEFT JOIN users u ON u.id = f.user_id" +
 	" WHERE f.id = ? AND f.expiry > ?"
 
-// getFamily returns the family id if it has not expired at now, and
-// whether its credentials are current: its user exists, is enabled and
-// has the family's credential version. stmt is Store.getFamily or its
-// transaction's copy.
-func getFamily(ctx context.Context, stmt *sql.Stmt, id string, now time.Time) (f store.Family, current bool, err error) {
-	var (
-		version  sql.NullInt64
-		disabled sql.NullBool
-	)
-	f, err = scanFamily(stmt.QueryRowContext(ctx, id, micros(now)), &version, &disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Family{}, false, store.ErrNotFound
-	}
-	if err != nil {
-		return store.Family{}, false, err
-	}
-	current = version.Valid && !disabled.Bool && uint64(version.Int64) <= f.CredentialVersion
-	return f, current, nil
+// familyRow is a family as getFamily reads it.
+type familyRow struct {
+	store.Family
+	// current: its user exists, is enabled and has the family's
+	// credential version.
+	current bool
+	// pruneAfter is the indexed column that Prune looks families up by
+	// (Unix microseconds): a lower bound of the family's expiry, which
+	// most rotations leave alone (see pruneAfterMigration).
+	pruneAfter int64
 }
 
-// rotateQuery writes a rotation, for Redeem.
-const rotateQuery = `UPDATE families SET generation = ?, current_hash = ?, previous_hash = ?,
-	sealed_next = ?, rotation_scope = ?, last_used = ?, expiry = ? WHERE id = ?`
+// getFamily returns the family id if it has not expired at now. stmt is
+// Store.getFamily or its transaction's copy.
+func getFamily(ctx context.Context, stmt *sql.Stmt, id string, now time.Time) (familyRow, error) {
+	var (
+		row      familyRow
+		version  sql.NullInt64
+		disabled sql.NullBool
+		err      error
+	)
+	row.Family, err = scanFamily(stmt.QueryRowContext(ctx, id, micros(now)), &row.pruneAfter, &version, &disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return familyRow{}, store.ErrNotFound
+	}
+	if err != nil {
+		return familyRow{}, err
+	}
+	row.current = version.Valid && !disabled.Bool && uint64(version.Int64) <= row.CredentialVersion
+	return row, nil
+}
+
+// pruneAfterMigration moves Prune's index off a family's expiry, which
+// every rotation of a family with an idle lifetime changes (an index
+// update, a fifth of a redemption's work), onto prune_after: a lower bound
+// of the expiry that a rotation moves up to the expiry only once it is
+// due within half the idle lifetime. Prune deletes the families whose
+// prune_after and expiry have both passed.
+const pruneAfterMigration = `
+ALTER TABLE families ADD COLUMN prune_after INTEGER NOT NULL DEFAULT 0;
+UPDATE families SET prune_after = expiry;
+DROP INDEX families_expiry;
+CREATE INDEX families_prune_after ON families (prune_after);
+`
+
+// rotateQuery writes a rotation, for Redeem; rotatePruneAfterQuery also
+// moves prune_after up.
+const (
+	rotateSet = `UPDATE families SET generation = ?, current_hash = ?, previous_hash = ?,
+	sealed_next = ?, rotation_scope = ?, last_used = ?, expiry = ?`
+	rotateQuery           = rotateSet + ` WHERE id = ?`
+	rotatePruneAfterQuery = rotateSet + `, prune_after = ? WHERE id = ?`
+)
 
 // prefixed returns the comma-separated columns with prefix before each.
 func prefixed(prefix, columns string) string {
@@ -123,11 +153,12 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 		stale bool
 	)
 	err := s.write(ctx, "redeem refresh token", func(tx *sql.Tx) error {
-		f, current, err := getFamily(ctx, tx.StmtContext(ctx, s.getFamily), r.FamilyID, r.Now)
+		row, err := getFamily(ctx, tx.StmtContext(ctx, s.getFamily), r.FamilyID, r.Now)
 		if err != nil {
 			return err
 		}
-		if !current {
+		f := row.Family
+		if !row.current {
 			// Commit the deletion: an error would roll it back.
 			stale = true
 			_, err := tx.ExecContext(ctx, "DELETE FROM families WHERE id = ?", f.ID)
@@ -142,8 +173,14 @@ func (s *Store) Redeem(ctx context.Context, r store.Redemption) (store.Redeemed,
 			if rotationScope, err = encodeRotationScope(res.Family.RotationScope); err != nil {
 				return err
 			}
-			_, err = tx.StmtContext(ctx, s.rotate).ExecContext(ctx,
-				int64(res.Family.Generation), res.Family.CurrentHash, res.Family.PreviousHash, res.Family.SealedNext, rotationScope, micros(res.Family.LastUsed), micros(res.Family.Expiry()), f.ID)
+			expiry := micros(res.Family.Expiry())
+			args := []any{int64(res.Family.Generation), res.Family.CurrentHash, res.Family.PreviousHash,
+				res.Family.SealedNext, rotationScope, micros(res.Family.LastUsed), expiry}
+			stmt := s.rotate
+			if row.pruneAfter < micros(r.Now.Add(f.IdleTTL/2)) {
+				stmt, args = s.rotatePruneAfter, append(args, expiry)
+			}
+			_, err = tx.StmtContext(ctx, stmt).ExecContext(ctx, append(args, f.ID)...)
 		case store.Reused:
 			_, err = tx.ExecContext(ctx, "DELETE FROM families WHERE id = ?", f.ID)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -98,4 +99,98 @@ func TestRedeemChecksCredentials(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPruneAfter checks the index that Prune uses: a rotation leaves a
+// family's prune_after behind its expiry until it is due within half the
+// idle lifetime, Prune keeps a family that is live although its
+// prune_after has passed and deletes it once its expiry has passed too,
+// and a file from before the column gets it from its families' expiry.
+func TestPruneAfter(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	t0 := time.Now().UTC().Truncate(time.Second)
+	db, err := sql.Open("sqlite", dsn(path, busyTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := len(migrations) - 1
+	for _, q := range append(migrations[:old:old], fmt.Sprintf("PRAGMA user_version = %d", old),
+		"INSERT INTO users (name, id, password_hash, disabled, claims, created) VALUES ('alice', 'u-1', '$argon2id$x', 0, '{}', 0)") {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	for i, expiry := range []time.Duration{time.Hour, 2 * time.Hour} {
+		_, err = db.Exec("INSERT INTO families ("+familyColumns+", expiry) VALUES (?, 'u-1', 'app', '[]', '{}', ?, ?, ?, ?, 0, X'01', NULL, NULL, NULL, 0, ?)",
+			fmt.Sprintf("old-%d", i), micros(t0), micros(t0), int64(expiry), micros(t0.Add(24*time.Hour)), micros(t0.Add(expiry)))
+		if err != nil {
+			t.Fatalf("insert family: %v", err)
+		}
+	}
+	db.Close()
+
+	s := openTemp(t, path)
+	pruneAfter := func(id string) time.Time {
+		t.Helper()
+		var v int64
+		if err := s.db.QueryRow("SELECT prune_after FROM families WHERE id = ?", id).Scan(&v); err != nil {
+			t.Fatalf("prune_after of %s: %v", id, err)
+		}
+		return fromMicros(v)
+	}
+	live := func(at time.Time, want ...string) {
+		t.Helper()
+		if err := s.Prune(ctx, at); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		rows, err := s.db.Query("SELECT id FROM families ORDER BY id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			rows.Scan(&id)
+			got = append(got, id)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("families after Prune at t0+%v: %v, want %v", at.Sub(t0), got, want)
+		}
+	}
+	if got := pruneAfter("old-0"); !got.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("migrated prune_after = t0+%v, want t0+1h (the expiry)", got.Sub(t0))
+	}
+	live(t0.Add(90*time.Minute), "old-1")
+
+	f := store.Family{ID: "f", UserID: "u-1", ClientID: "app", Created: t0, LastUsed: t0,
+		IdleTTL: time.Hour, ExpiresAt: t0.Add(24 * time.Hour), CurrentHash: []byte{0}}
+	if err := s.CreateFamily(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	redeem := func(gen uint32, at time.Duration) {
+		t.Helper()
+		got, err := s.Redeem(ctx, store.Redemption{FamilyID: "f", ClientID: "app", Generation: gen,
+			PresentedHash: []byte{byte(gen)}, NewHash: []byte{byte(gen + 1)}, Now: t0.Add(at)})
+		if err != nil || got.Outcome != store.Rotated {
+			t.Fatalf("Redeem at t0+%v = %v, %v", at, got.Outcome, err)
+		}
+	}
+	redeem(0, 10*time.Minute) // expiry t0+70m; prune_after t0+60m is not due by t0+40m
+	if got := pruneAfter("f"); !got.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("prune_after after a rotation = t0+%v, want t0+1h (unchanged)", got.Sub(t0))
+	}
+	live(t0.Add(65*time.Minute), "f", "old-1") // prune_after passed, expiry not
+	redeem(1, 66*time.Minute)                  // due: moves up to the expiry, t0+126m
+	if got := pruneAfter("f"); !got.Equal(t0.Add(126 * time.Minute)) {
+		t.Fatalf("prune_after after a rotation when due = t0+%v, want t0+126m", got.Sub(t0))
+	}
+	live(t0.Add(80*time.Minute), "f", "old-1")
+	redeem(2, 90*time.Minute) // expiry t0+150m; prune_after t0+126m is not due by t0+120m
+	if got := pruneAfter("f"); !got.Equal(t0.Add(126 * time.Minute)) {
+		t.Fatalf("prune_after = t0+%v, want t0+126m (unchanged)", got.Sub(t0))
+	}
+	live(t0.Add(149*time.Minute), "f")
+	live(t0.Add(150 * time.Minute))
 }
