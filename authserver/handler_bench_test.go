@@ -171,33 +171,28 @@ func benchHandler(b *testing.B, e *env, backend string, conns int, newConn func(
 		next[i] = newConn(i)
 	}
 	// Each round: conns raw signatures spread over every CPU, then one
-	// request on each connection, all in flight together.
+	// request on each connection, all in flight together. A goroutine per
+	// signing CPU and per connection lives through every round, as a
+	// server's connection goroutines do.
 	procs := min(runtime.GOMAXPROCS(0), conns)
-	var signCPU, tokenCPU, signWall, tokenWall time.Duration
 	reqs := make([]*http.Request, conns)
-	var wg sync.WaitGroup
+	var round sync.WaitGroup
+	signers, conn := workers(procs, &round, func(p int) {
+		for range conns/procs + btoi(p < conns%procs) {
+			sign()
+		}
+	}), workers(conns, &round, func(i int) { last[i] = serve(reqs[i]) })
+	defer signers.stop()
+	defer conn.stop()
+	var signCPU, tokenCPU, signWall, tokenWall time.Duration
 	for b.Loop() {
 		for i := range reqs {
 			reqs[i] = next[i](last[i])
 		}
 		c0, t0 := cpuTime(), time.Now()
-		for p := range procs {
-			wg.Go(func() {
-				for range conns/procs + btoi(p < conns%procs) {
-					sign()
-				}
-			})
-		}
-		wg.Wait()
+		signers.run(&round)
 		c1, t1 := cpuTime(), time.Now()
-		if conns == 1 {
-			last[0] = serve(reqs[0])
-		} else {
-			for i := range reqs {
-				wg.Go(func() { last[i] = serve(reqs[i]) })
-			}
-			wg.Wait()
-		}
+		conn.run(&round)
 		c2, t2 := cpuTime(), time.Now()
 		if b.Failed() {
 			b.FailNow()
@@ -224,6 +219,39 @@ func benchHandler(b *testing.B, e *env, backend string, conns int, newConn func(
 		allocs += ms.Mallocs - before
 	}
 	b.ReportMetric(float64(allocs)/n, "allocs/token")
+}
+
+// pool is a set of goroutines that each run their work once per round.
+type pool []chan bool
+
+// workers starts n goroutines; goroutine i runs work(i) for every round.
+func workers(n int, round *sync.WaitGroup, work func(i int)) pool {
+	p := make(pool, n)
+	for i := range p {
+		p[i] = make(chan bool)
+		go func() {
+			for range p[i] {
+				work(i)
+				round.Done()
+			}
+		}()
+	}
+	return p
+}
+
+// run runs one round and waits for it.
+func (p pool) run(round *sync.WaitGroup) {
+	round.Add(len(p))
+	for _, c := range p {
+		c <- true
+	}
+	round.Wait()
+}
+
+func (p pool) stop() {
+	for _, c := range p {
+		close(c)
+	}
 }
 
 func btoi(v bool) int {
