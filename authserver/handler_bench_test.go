@@ -54,13 +54,7 @@ func BenchmarkHandlerClientCredentials(b *testing.B) {
 	forEachSigner(b, func(b *testing.B, backend string) {
 		e := newEnv(b, withSigner(b, backend))
 		forEachConns(b, func(b *testing.B, conns int) {
-			benchHandler(b, e, backend, conns, func(int) nextRequest {
-				return func(*httptest.ResponseRecorder) *http.Request {
-					req := tokenRequest("grant_type=client_credentials")
-					req.SetBasicAuth("svc", svcSecret)
-					return req
-				}
-			})
+			benchHandler(b, e, backend, conns, func(int) nextRequest { return clientCredentials })
 		})
 	})
 }
@@ -94,15 +88,26 @@ func benchRefresh(b *testing.B, e *env, backend string) {
 		for len(chains) < conns {
 			chains = append(chains, e.login(b).str("refresh_token"))
 		}
-		benchHandler(b, e, backend, conns, func(i int) nextRequest {
-			return func(w *httptest.ResponseRecorder) *http.Request {
-				if w != nil {
-					chains[i] = fieldOf(w.Body.String(), "refresh_token")
-				}
-				return tokenRequest("grant_type=refresh_token&client_id=app&refresh_token=" + chains[i])
-			}
-		})
+		benchHandler(b, e, backend, conns, func(i int) nextRequest { return refreshChain(&chains[i]) })
 	})
+}
+
+// clientCredentials builds a client_credentials request of client svc.
+func clientCredentials(*httptest.ResponseRecorder) *http.Request {
+	req := tokenRequest("grant_type=client_credentials")
+	req.SetBasicAuth("svc", svcSecret)
+	return req
+}
+
+// refreshChain builds the requests of one refresh chain whose first
+// token is *rt, each with the previous response's token.
+func refreshChain(rt *string) nextRequest {
+	return func(prev *httptest.ResponseRecorder) *http.Request {
+		if prev != nil {
+			*rt = fieldOf(prev.Body.String(), "refresh_token")
+		}
+		return tokenRequest("grant_type=refresh_token&client_id=app&refresh_token=" + *rt)
+	}
 }
 
 // forEachConns runs bench sequentially and with 32 requests in flight.
@@ -207,18 +212,25 @@ func benchHandler(b *testing.B, e *env, backend string, conns int, newConn func(
 	b.ReportMetric(float64(signCPU)/tokens/1e3, "sign-µs")
 	// Outside the loop, one request at a time: ReadMemStats stops the
 	// world.
-	const n = 20
+	allocs, _ := allocsPerRequest(20, next[0], serve, last[0])
+	b.ReportMetric(allocs, "allocs/token")
+}
+
+// allocsPerRequest is the mean number of heap allocations of serve (a
+// response recorder and one handler call) over n requests from next,
+// each built outside the count; it returns the last response too.
+func allocsPerRequest(n int, next nextRequest, serve func(*http.Request) *httptest.ResponseRecorder, last *httptest.ResponseRecorder) (float64, *httptest.ResponseRecorder) {
 	var ms runtime.MemStats
 	var allocs uint64
 	for range n {
-		req := next[0](last[0])
+		req := next(last)
 		runtime.ReadMemStats(&ms)
 		before := ms.Mallocs
-		last[0] = serve(req)
+		last = serve(req)
 		runtime.ReadMemStats(&ms)
 		allocs += ms.Mallocs - before
 	}
-	b.ReportMetric(float64(allocs)/n, "allocs/token")
+	return float64(allocs) / float64(n), last
 }
 
 // pool is a set of goroutines that each run their work once per round.
