@@ -21,8 +21,9 @@ image: ## container image $(IMAGE) FROM scratch, binary built here (static, Open
 run: ## run the server in development mode: embedded store under ./data, demo client and user
 	$(GO) run ./cmd/authserver serve --dev
 
-test: ## the whole suite under the race detector; again with -tags openssl, only the tests the tag changes (.ci/openssl-tests); keys on BoringCrypto
+test: ## the whole suite under the race detector; again with -tags openssl, only the tests the tag changes (.ci/openssl-tests); keys on BoringCrypto; the allocation ceilings without -race
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run TestAllocationCeilings ./authserver/
 	@runs=$$(.ci/openssl-tests) || exit 1; \
 	echo "$$runs" | while read -r pkg run; do \
 		echo "CGO_ENABLED=1 $(GO) test -race -count=1 -tags openssl -run '$$run' $$pkg"; \
