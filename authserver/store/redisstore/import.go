@@ -29,11 +29,12 @@ end
 return 1
 `)
 
-// ImportUsers imports users in three pipelined round trips per call: it
+// ImportUsers imports users in four pipelined round trips per call: it
 // reads every user, plans each with store.PlanImport, then claims the ids
-// of the new users and lists their names, then creates the new users and
+// of the new users and lists their names, then creates the new users, then
 // updates the changed ones, each with a script that checks nothing
-// changed since the read. A user that lost such a race is Skipped. A dry
+// changed since the read. With store.min_replicas, each write batch waits
+// for that many replicas, as every other write does. A user that lost such a race is Skipped. A dry
 // run reads and plans only.
 func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser, opts store.ImportOptions) ([]store.ImportResult, error) {
 	reads := make([]*redis.MapStringStringCmd, len(users))
@@ -75,48 +76,77 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser, opt
 }
 
 // importCreate creates the users planned as ImportCreated, as CreateUser
-// does (the id claimed and the name listed first), in two pipelines.
+// does (the id claimed and the name listed first), in two batches, each
+// acknowledged by store.min_replicas replicas when set (replicatedBatch).
 //
-// The pipelines send each script's text (EVAL), as CreateUser does: a
+// The batches send each script's text (EVAL), as CreateUser does: a
 // pipeline cannot fall back on NOSCRIPT, and SCRIPT LOAD is not among the
 // commands docs/redis.md grants authserver's ACL user.
 func (s *Store) importCreate(ctx context.Context, planned []store.User, results []store.ImportResult) error {
-	claims := make(map[int]*redis.Cmd)
-	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, u := range planned {
-			if results[i].Action == store.ImportCreated {
-				mark := ""
-				if u.Disabled {
-					mark = "d"
-				}
-				claims[i] = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name), mark)
-				p.SAdd(ctx, s.usersKey(), u.Name)
-			}
+	var created []int // indexes of planned
+	for i := range planned {
+		if results[i].Action == store.ImportCreated {
+			created = append(created, i)
 		}
+	}
+	if len(created) == 0 {
 		return nil
+	}
+	// Claim the ids (one key each) and list the names (two keys for all).
+	keys := []string{s.usersKey(), s.userNamesKey()}
+	for _, i := range created {
+		keys = append(keys, s.userIDKey(planned[i].ID))
+	}
+	claims := make(map[int]*redis.Cmd, len(created))
+	err := s.replicatedBatch(ctx, "import users: claim ids", keys, func(p redis.Pipeliner, k int) {
+		switch k {
+		case 0:
+			for _, i := range created {
+				p.SAdd(ctx, s.usersKey(), planned[i].Name)
+			}
+		case 1:
+			for _, i := range created {
+				p.ZAdd(ctx, s.userNamesKey(), redis.Z{Member: planned[i].Name})
+			}
+		default:
+			u := planned[created[k-2]]
+			mark := ""
+			if u.Disabled {
+				mark = "d"
+			}
+			claims[created[k-2]] = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name), mark)
+		}
 	})
 	if err != nil {
 		return wrap("import users: claim ids", err)
 	}
-	creates := make(map[int]*redis.Cmd, len(claims))
-	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, claim := range claims {
-			version, _ := claim.Int64()
-			if version < 0 {
-				results[i].Action = store.ImportSkipped
-				continue
-			}
-			fields, err := userFields(planned[i])
-			if err != nil {
-				return err
-			}
-			if version > 0 {
-				// A deleted user had this id: start above its logins.
-				fields = append(fields, userFieldVersion, version)
-			}
-			creates[i] = createUserScript.Eval(ctx, p, []string{s.userKey(planned[i].Name)}, fields...)
+	var (
+		create []int
+		fields = make(map[int][]any, len(created))
+	)
+	keys = keys[:0]
+	for _, i := range created {
+		version, _ := claims[i].Int64()
+		if version < 0 {
+			results[i].Action = store.ImportSkipped
+			continue
 		}
-		return nil
+		f, err := userFields(planned[i])
+		if err != nil {
+			return fmt.Errorf("import users: %w", err)
+		}
+		if version > 0 {
+			// A deleted user had this id: start above its logins.
+			f = append(f, userFieldVersion, version)
+		}
+		fields[i] = f
+		create = append(create, i)
+		keys = append(keys, s.userKey(planned[i].Name))
+	}
+	creates := make(map[int]*redis.Cmd, len(create))
+	err = s.replicatedBatch(ctx, "import users: create", keys, func(p redis.Pipeliner, k int) {
+		i := create[k]
+		creates[i] = createUserScript.Eval(ctx, p, []string{keys[k]}, fields[i]...)
 	})
 	if err != nil {
 		return wrap("import users: create", err)
@@ -134,26 +164,33 @@ func (s *Store) importCreate(ctx context.Context, planned []store.User, results 
 }
 
 // importUpdate writes the users planned as ImportUpdated, each only if its
-// password hash is still the one read.
+// password hash is still the one read, in one batch acknowledged by
+// store.min_replicas replicas when set.
 func (s *Store) importUpdate(ctx context.Context, users []store.ImportedUser, reads []*redis.MapStringStringCmd, planned []store.User, results []store.ImportResult) error {
-	updates := make(map[int]*redis.Cmd)
-	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, u := range planned {
-			if results[i].Action != store.ImportUpdated {
-				continue
-			}
-			claims := ""
-			if len(u.Claims) > 0 {
-				b, err := json.Marshal(u.Claims)
-				if err != nil {
-					return err
-				}
-				claims = string(b)
-			}
-			old := reads[i].Val()[userFieldPassword]
-			updates[i] = importUpdateScript.Eval(ctx, p, []string{s.userKey(users[i].User.Name)}, old, u.PasswordHash, boolField(u.Disabled), claims)
+	var (
+		update []int
+		keys   []string
+		claims = map[int]string{}
+	)
+	for i, u := range planned {
+		if results[i].Action != store.ImportUpdated {
+			continue
 		}
-		return nil
+		if len(u.Claims) > 0 {
+			b, err := json.Marshal(u.Claims)
+			if err != nil {
+				return fmt.Errorf("import users: %w", err)
+			}
+			claims[i] = string(b)
+		}
+		update = append(update, i)
+		keys = append(keys, s.userKey(users[i].User.Name))
+	}
+	updates := make(map[int]*redis.Cmd, len(update))
+	err := s.replicatedBatch(ctx, "import users: update", keys, func(p redis.Pipeliner, k int) {
+		i := update[k]
+		old := reads[i].Val()[userFieldPassword]
+		updates[i] = importUpdateScript.Eval(ctx, p, []string{keys[k]}, old, planned[i].PasswordHash, boolField(planned[i].Disabled), claims[i])
 	})
 	if err != nil {
 		return wrap("import users: update", err)

@@ -44,6 +44,9 @@ func TestMinReplicasPausedReplica(t *testing.T) {
 	if err := s.CreateFamily(ctx, f); err != nil {
 		t.Fatalf("CreateFamily with the replica up: %v", err)
 	}
+	if err := s.CreateUser(ctx, store.User{ID: "uid-0", Name: "erin", PasswordHash: "x", Created: now}); err != nil {
+		t.Fatalf("CreateUser with the replica up: %v", err)
+	}
 	r := store.Redemption{FamilyID: "fam", ClientID: "app", PresentedHash: []byte("h0"),
 		NewHash: []byte("h1"), SealedNext: []byte("sealed-1"), Now: now, Grace: time.Minute}
 
@@ -78,6 +81,14 @@ func TestMinReplicasPausedReplica(t *testing.T) {
 			return s.CreateUser(ctx, store.User{ID: "uid-1", Name: "carol", PasswordHash: "x", Created: now})
 		}},
 		{"swap-key-set", func() error { _, _, err := s.SwapKeySet(ctx, 0, []byte("keys")); return err }},
+		{"import-users", func() error {
+			_, err := s.ImportUsers(ctx, []store.ImportedUser{{User: store.User{ID: "uid-2", Name: "dave", PasswordHash: "x", Created: now}}}, store.ImportOptions{})
+			return err
+		}},
+		{"import-users-update", func() error {
+			_, err := s.ImportUsers(ctx, []store.ImportedUser{{User: store.User{ID: "uid-0", Name: "erin", PasswordHash: "y", Created: now}}}, store.ImportOptions{Overwrite: true})
+			return err
+		}},
 	}
 	for _, w := range writes {
 		if err := w.do(); !errors.Is(err, store.ErrUnavailable) {
@@ -132,5 +143,7 @@ func TestMinReplicasClusterRouting(t *testing.T) {
 		check("RevokeFamily "+id, s.RevokeFamily(ctx, id))
 		check("RevokeToken", s.RevokeToken(ctx, "jti-"+id, now.Add(time.Hour)))
 		check("CreateUser", s.CreateUser(ctx, store.User{ID: "uid-" + id, Name: "name-" + id, PasswordHash: "x", Created: now}))
+		_, err := s.ImportUsers(ctx, []store.ImportedUser{{User: store.User{ID: "imp-" + id, Name: "imported-" + id, PasswordHash: "x", Created: now}}}, store.ImportOptions{})
+		check("ImportUsers", err)
 	}
 }
