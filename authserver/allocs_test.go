@@ -3,14 +3,12 @@
 package authserver_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/oauthkit/authserver/authserver"
-	"github.com/oauthkit/authserver/authserver/store/redisstore"
-	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redisstoretest"
 )
 
 // TestAllocationCeilings holds each endpoint's heap allocations per
@@ -23,14 +21,7 @@ func TestAllocationCeilings(t *testing.T) {
 		t.Skip("the race detector allocates")
 	}
 	redisEnv := func(t *testing.T) *env {
-		addr := redistest.SharedAddr(t)
-		prefix := redistest.Prefix(t)
-		redistest.CleanupPrefix(t, []string{addr}, prefix)
-		st, err := redisstore.Open(context.Background(), redisstore.Options{Addrs: []string{addr}, KeyPrefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st := redisstoretest.Open(t)
 		return newEnv(t, func(o *authserver.Options) { o.Store = st })
 	}
 	embeddedEnv := func(t *testing.T) *env { return newEnv(t, nil) }
@@ -55,16 +46,11 @@ func TestAllocationCeilings(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := tc.env(t)
-			h, next := e.srv.Handler(), tc.next(e)
-			serve := func(req *http.Request) *httptest.ResponseRecorder {
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, req)
-				if w.Code != http.StatusOK {
-					t.Fatalf("status %d: %s", w.Code, w.Body)
-				}
-				return w
-			}
+			next, serve := tc.next(e), serveOK(t, e.srv.Handler())
 			last := serve(next(nil)) // first-use work: sync.Once, pools
+			if t.Failed() {
+				t.FailNow()
+			}
 			got, _ := allocsPerRequest(50, next, serve, last)
 			t.Logf("%.1f allocations per request (ceiling %.0f)", got, tc.ceiling)
 			if got > tc.ceiling {

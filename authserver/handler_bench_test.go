@@ -4,7 +4,6 @@ package authserver_test
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -21,8 +20,7 @@ import (
 	"time"
 
 	"github.com/oauthkit/authserver/authserver"
-	"github.com/oauthkit/authserver/authserver/store/redisstore"
-	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redisstoretest"
 	"github.com/oauthkit/authserver/keys"
 	"github.com/oauthkit/authserver/keys/keystest"
 )
@@ -67,14 +65,7 @@ func BenchmarkHandlerRefreshEmbedded(b *testing.B) {
 
 func BenchmarkHandlerRefreshRedis(b *testing.B) {
 	forEachSigner(b, func(b *testing.B, backend string) {
-		addr := redistest.SharedAddr(b)
-		prefix := redistest.Prefix(b)
-		redistest.CleanupPrefix(b, []string{addr}, prefix)
-		st, err := redisstore.Open(context.Background(), redisstore.Options{Addrs: []string{addr}, KeyPrefix: prefix})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { st.Close() })
+		st := redisstoretest.Open(b)
 		signer := withSigner(b, backend)
 		benchRefresh(b, newEnv(b, func(o *authserver.Options) { signer(o); o.Store = st }), backend)
 	})
@@ -162,14 +153,7 @@ func benchHandler(b *testing.B, e *env, backend string, conns int, newConn func(
 			b.Error(err)
 		}
 	}
-	serve := func(req *http.Request) *httptest.ResponseRecorder {
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			b.Errorf("status %d: %s", w.Code, w.Body)
-		}
-		return w
-	}
+	serve := serveOK(b, h)
 	next := make([]nextRequest, conns)
 	last := make([]*httptest.ResponseRecorder, conns)
 	for i := range next {
@@ -220,6 +204,20 @@ func benchHandler(b *testing.B, e *env, backend string, conns int, newConn func(
 	last[0] = last0
 	for i := range next {
 		next[i](last[i])
+	}
+}
+
+// serveOK returns a function that serves a request with h and reports an
+// error to tb unless the answer is 200 OK (Errorf, not Fatalf: it may run
+// on goroutines of its own).
+func serveOK(tb testing.TB, h http.Handler) func(*http.Request) *httptest.ResponseRecorder {
+	return func(req *http.Request) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			tb.Errorf("status %d: %s", w.Code, w.Body)
+		}
+		return w
 	}
 }
 

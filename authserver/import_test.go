@@ -13,8 +13,7 @@ import (
 	"github.com/oauthkit/authserver/authserver/password"
 	"github.com/oauthkit/authserver/authserver/store"
 	"github.com/oauthkit/authserver/authserver/store/embedded"
-	"github.com/oauthkit/authserver/authserver/store/redisstore"
-	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redisstoretest"
 )
 
 // djangoDump streams a `manage.py dumpdata auth.user` of n users, the pks
@@ -52,17 +51,7 @@ func importStores(b testing.TB) map[string]func() store.Store {
 			b.Cleanup(func() { s.Close() })
 			return s
 		},
-		"redis": func() store.Store {
-			addr := redistest.SharedAddr(b)
-			prefix := redistest.Prefix(b)
-			redistest.CleanupPrefix(b, []string{addr}, prefix)
-			s, err := redisstore.Open(context.Background(), redisstore.Options{Addrs: []string{addr}, KeyPrefix: prefix})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { s.Close() })
-			return s
-		},
+		"redis": func() store.Store { return redisstoretest.Open(b) },
 	}
 }
 

@@ -22,8 +22,7 @@ import (
 	"github.com/oauthkit/authserver/authserver/password"
 	"github.com/oauthkit/authserver/authserver/store"
 	"github.com/oauthkit/authserver/authserver/store/embedded"
-	"github.com/oauthkit/authserver/authserver/store/redisstore"
-	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redisstoretest"
 	"github.com/oauthkit/authserver/internal/testutil"
 	"github.com/oauthkit/authserver/keys"
 	"github.com/oauthkit/authserver/keys/keystest"
@@ -62,15 +61,7 @@ func stores(t *testing.T, test func(t *testing.T, e *env)) {
 		test(t, newEnv(t, st))
 	})
 	t.Run("redis", func(t *testing.T) {
-		addr := redistest.SharedAddr(t)
-		prefix := redistest.Prefix(t)
-		redistest.CleanupPrefix(t, []string{addr}, prefix)
-		st, err := redisstore.Open(context.Background(), redisstore.Options{Addrs: []string{addr}, KeyPrefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		test(t, newEnv(t, st))
+		test(t, newEnv(t, redisstoretest.Open(t)))
 	})
 }
 

@@ -20,20 +20,8 @@ func TestMigrateCredentialVersion(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.db")
 	now := time.Now().UTC().Truncate(time.Second)
-	db, err := sql.Open("sqlite", dsn(path, busyTimeout))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		migrations[0],
-		"PRAGMA user_version = 1",
-		"INSERT INTO users VALUES ('alice', 'u-1', '$argon2id$x', 0, '{}', 0)",
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%.40s: %v", q, err)
-		}
-	}
-	_, err = db.Exec("INSERT INTO families VALUES ('f-1', 'u-1', 'app', '[]', '{}', ?, ?, ?, ?, ?, 0, X'01', NULL, NULL)",
+	db := oldFile(t, path, 1, "INSERT INTO users VALUES ('alice', 'u-1', '$argon2id$x', 0, '{}', 0)")
+	_, err := db.Exec("INSERT INTO families VALUES ('f-1', 'u-1', 'app', '[]', '{}', ?, ?, ?, ?, ?, 0, X'01', NULL, NULL)",
 		micros(now), micros(now), int64(time.Hour), micros(now.Add(24*time.Hour)), micros(now.Add(time.Hour)))
 	if err != nil {
 		t.Fatalf("insert family: %v", err)
@@ -110,19 +98,10 @@ func TestPruneAfter(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
 	t0 := time.Now().UTC().Truncate(time.Second)
-	db, err := sql.Open("sqlite", dsn(path, busyTimeout))
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := len(migrations) - 1
-	for _, q := range append(migrations[:old:old], fmt.Sprintf("PRAGMA user_version = %d", old),
-		"INSERT INTO users (name, id, password_hash, disabled, claims, created) VALUES ('alice', 'u-1', '$argon2id$x', 0, '{}', 0)") {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%.40s: %v", q, err)
-		}
-	}
+	db := oldFile(t, path, len(migrations)-1,
+		"INSERT INTO users (name, id, password_hash, disabled, claims, created) VALUES ('alice', 'u-1', '$argon2id$x', 0, '{}', 0)")
 	for i, expiry := range []time.Duration{time.Hour, 2 * time.Hour} {
-		_, err = db.Exec("INSERT INTO families ("+familyColumns+", expiry) VALUES (?, 'u-1', 'app', '[]', '{}', ?, ?, ?, ?, 0, X'01', NULL, NULL, NULL, 0, ?)",
+		_, err := db.Exec("INSERT INTO families ("+familyColumns+", expiry) VALUES (?, 'u-1', 'app', '[]', '{}', ?, ?, ?, ?, 0, X'01', NULL, NULL, NULL, 0, ?)",
 			fmt.Sprintf("old-%d", i), micros(t0), micros(t0), int64(expiry), micros(t0.Add(24*time.Hour)), micros(t0.Add(expiry)))
 		if err != nil {
 			t.Fatalf("insert family: %v", err)
@@ -193,4 +172,20 @@ func TestPruneAfter(t *testing.T) {
 	}
 	live(t0.Add(149*time.Minute), "f")
 	live(t0.Add(150 * time.Minute))
+}
+
+// oldFile creates a file at path of schema version, as a binary of that
+// version would have, runs stmts on it and returns it open.
+func oldFile(t *testing.T, path string, version int, stmts ...string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn(path, busyTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(migrations[:version:version], append([]string{fmt.Sprintf("PRAGMA user_version = %d", version)}, stmts...)...) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	return db
 }

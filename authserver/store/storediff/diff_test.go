@@ -27,7 +27,7 @@ import (
 
 	"github.com/oauthkit/authserver/authserver/store"
 	"github.com/oauthkit/authserver/authserver/store/embedded"
-	"github.com/oauthkit/authserver/authserver/store/redisstore"
+	"github.com/oauthkit/authserver/authserver/store/redisstore/redisstoretest"
 	"github.com/oauthkit/authserver/authserver/store/redisstore/redistest"
 )
 
@@ -50,19 +50,7 @@ func TestRedeemDifferential(t *testing.T) {
 	seen := map[string]int{}
 	for i := range sequences {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			prefix := redistest.Prefix(t)
-			redistest.CleanupPrefix(t, []string{addr}, prefix)
-			rs, err := redisstore.Open(context.Background(), redisstore.Options{Addrs: []string{addr}, KeyPrefix: prefix})
-			if err != nil {
-				t.Fatalf("open redis store: %v", err)
-			}
-			t.Cleanup(func() { rs.Close() })
-			redistest.CleanupPrefix(t, cluster, prefix)
-			cs, err := redisstore.Open(context.Background(), redisstore.Options{Addrs: cluster, KeyPrefix: prefix})
-			if err != nil {
-				t.Fatalf("open redis cluster store: %v", err)
-			}
-			t.Cleanup(func() { cs.Close() })
+			rs, cs := redisstoretest.OpenAt(t, []string{addr}), redisstoretest.OpenAt(t, cluster)
 			es, err := embedded.Open(filepath.Join(t.TempDir(), "diff.db"))
 			if err != nil {
 				t.Fatalf("open embedded store: %v", err)
