@@ -1,9 +1,12 @@
 package authserver_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -260,5 +263,58 @@ func TestLoginTemplates(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "login.html"), []byte(`{{template "head" .}`), 0o600)
 	if _, err := authserver.New(opts); err == nil || !strings.Contains(err.Error(), "login.html") {
 		t.Fatalf("New with a broken template: %v", err)
+	}
+}
+
+// TestSessionAcrossKEKRotation: a browser signed in under one
+// key-encryption key keeps its login session (a code, no form) and its
+// form's CSRF token at a server whose ring holds a new KEK with the old
+// one as previous (keys.previous_encryption_keys), as refresh tokens do;
+// where the old KEK is gone, it gets the form again.
+func TestSessionAcrossKEKRotation(t *testing.T) {
+	k1, k2 := sharedKEK, bytes.Repeat([]byte{0x42}, 32)
+	var opts *authserver.Options
+	e := newCodeEnvWith(t, func(o *authserver.Options) { opts = o })
+	b := e.browser()
+	form := b.get(t, authzQuery()) // its CSRF token made under K1
+	e.signedInCode(t, b)
+	derive := func(kek []byte) []byte {
+		k, err := authserver.DeriveRefreshKey(kek)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	// at returns b's cookies at a server over e's store whose ring is
+	// current then previous.
+	at := func(current []byte, previous ...[]byte) *browser {
+		o := *opts
+		o.RefreshKey, o.PreviousRefreshKeys = derive(current), nil
+		for _, p := range previous {
+			o.PreviousRefreshKeys = append(o.PreviousRefreshKeys, derive(p))
+		}
+		srv, err := authserver.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(srv.Handler())
+		t.Cleanup(hs.Close)
+		e2 := *e
+		e2.srv, e2.http = srv, hs
+		return &browser{e: &e2, cookies: maps.Clone(b.cookies)}
+	}
+	rotated := at(k2, k1)
+	if p := rotated.get(t, authzQuery()); p.status != http.StatusSeeOther || p.location == nil || p.location.Query().Get("code") == "" {
+		t.Fatalf("signed in under K1, at [K2, K1]: %d %v, want a code without the form", p.status, p.location)
+	}
+	other := e.browser()
+	other.cookies = maps.Clone(b.cookies)
+	delete(other.cookies, "__Host-authserver-session")
+	other.e = rotated.e
+	if p := other.signIn(t, form, "alice", alicePass); p.status != http.StatusSeeOther {
+		t.Fatalf("a form of K1 posted at [K2, K1]: %d, want it accepted", p.status)
+	}
+	if p := at(k2).get(t, authzQuery()); p.status != http.StatusOK || !strings.Contains(p.body, "current-password") {
+		t.Fatalf("signed in under K1, at [K2]: %d %v, want the form", p.status, p.location)
 	}
 }

@@ -99,9 +99,9 @@ type Server struct {
 	users    *Users
 	metrics  *metrics
 
-	sessionKey []byte // MACs of login session and CSRF cookies
-	pages      *pages
-	basePath   string // of the issuer URL
+	sessionKeys [][]byte // MACs of login session and CSRF cookies: the first signs, any verifies
+	pages       *pages
+	basePath    string // of the issuer URL
 }
 
 // New checks opts and returns a Server.
@@ -140,7 +140,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	sessionKey, err := deriveSessionKey(opts.RefreshKey)
+	sessionKeys, err := deriveSessionKeys(opts.RefreshKey, opts.PreviousRefreshKeys...)
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
@@ -155,9 +155,9 @@ func New(opts Options) (*Server, error) {
 		users:   NewUsers(opts.Store, opts.Hasher, opts.Now),
 		metrics: m,
 
-		sessionKey: sessionKey,
-		pages:      pg,
-		basePath:   basePathOf(opts.Issuer),
+		sessionKeys: sessionKeys,
+		pages:       pg,
+		basePath:    basePathOf(opts.Issuer),
 	}
 	s.metadata.Store(s.buildMetadata())
 	return s, nil

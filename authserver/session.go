@@ -41,11 +41,20 @@ type loginSession struct {
 	Expires  int64  `json:"exp"`
 }
 
-// deriveSessionKey derives the MAC key of session and CSRF cookies from the
-// refresh-token key, so that no configuration is added and the two uses
-// never share a key.
-func deriveSessionKey(refreshKey []byte) ([]byte, error) {
-	return hkdf.Key(sha256.New, refreshKey, nil, "authserver login session v1", 32)
+// deriveSessionKeys derives the MAC keys of session and CSRF cookies from
+// the refresh-token keys, current first: no configuration is added, the
+// two uses never share a key, and a browser's session outlives a rotation
+// of keys.encryption_key as refresh tokens do (the previous keys verify).
+func deriveSessionKeys(refreshKey []byte, previous ...[]byte) ([][]byte, error) {
+	var keys [][]byte
+	for _, rk := range append([][]byte{refreshKey}, previous...) {
+		k, err := hkdf.Key(sha256.New, rk, nil, "authserver login session v1", 32)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 func randomBytes(n int) ([]byte, error) {
@@ -56,8 +65,23 @@ func randomBytes(n int) ([]byte, error) {
 	return b, nil
 }
 
+// cookieMAC is body's MAC for purpose under the current session key.
 func (s *Server) cookieMAC(purpose string, body []byte) []byte {
-	m := hmac.New(sha256.New, s.sessionKey)
+	return cookieMACWith(s.sessionKeys[0], purpose, body)
+}
+
+// validCookieMAC reports whether mac is body's MAC for purpose under any
+// session key, comparing with every one in constant time.
+func (s *Server) validCookieMAC(purpose string, body, mac []byte) bool {
+	ok := false
+	for _, k := range s.sessionKeys {
+		ok = hmac.Equal(mac, cookieMACWith(k, purpose, body)) || ok
+	}
+	return ok
+}
+
+func cookieMACWith(key []byte, purpose string, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(purpose))
 	m.Write([]byte{0})
 	m.Write(body)
@@ -108,7 +132,7 @@ func (s *Server) currentSession(r *http.Request) (*loginSession, error) {
 	}
 	body, err1 := b64url.DecodeString(body64)
 	mac, err2 := b64url.DecodeString(mac64)
-	if err1 != nil || err2 != nil || !hmac.Equal(mac, s.cookieMAC("session", body)) {
+	if err1 != nil || err2 != nil || !s.validCookieMAC("session", body, mac) {
 		return nil, nil
 	}
 	var sess loginSession
@@ -186,7 +210,7 @@ func (s *Server) checkCSRF(r *http.Request) bool {
 	}
 	binding, err1 := b64url.DecodeString(c.Value)
 	token, err2 := b64url.DecodeString(r.PostForm.Get("csrf"))
-	return err1 == nil && err2 == nil && len(binding) == 32 && hmac.Equal(token, s.cookieMAC("csrf", binding))
+	return err1 == nil && err2 == nil && len(binding) == 32 && s.validCookieMAC("csrf", binding, token)
 }
 
 func retryAfterSeconds(d time.Duration) string {
