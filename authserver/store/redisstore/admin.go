@@ -155,13 +155,9 @@ return 1
 // script that fails if any field the check could see has changed since;
 // on a failed swap it starts over, and the check sees the change.
 func (s *Store) UpdateClaims(ctx context.Context, name string, claims map[string]string, check func(store.User) error) (store.User, error) {
-	enc := ""
-	if len(claims) > 0 {
-		b, err := json.Marshal(claims)
-		if err != nil {
-			return store.User{}, fmt.Errorf("update claims: %w", err)
-		}
-		enc = string(b)
+	enc, err := claimsField(claims)
+	if err != nil {
+		return store.User{}, fmt.Errorf("update claims: %w", err)
 	}
 	key := s.userKey(name)
 	for range updateAttempts {

@@ -33,9 +33,9 @@ return 1
 // reads every user, plans each with store.PlanImport, then claims the ids
 // of the new users and lists their names, then creates the new users, then
 // updates the changed ones, each with a script that checks nothing
-// changed since the read. With store.min_replicas, each write batch waits
-// for that many replicas, as every other write does. A user that lost such a race is Skipped. A dry
-// run reads and plans only.
+// changed since the read. A user that lost such a race is Skipped. With
+// store.min_replicas, each write batch waits for that many replicas, as
+// every other write does. A dry run reads and plans only.
 func (s *Store) ImportUsers(ctx context.Context, users []store.ImportedUser, opts store.ImportOptions) ([]store.ImportResult, error) {
 	reads := make([]*redis.MapStringStringCmd, len(users))
 	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -109,12 +109,8 @@ func (s *Store) importCreate(ctx context.Context, planned []store.User, results 
 				p.ZAdd(ctx, s.userNamesKey(), redis.Z{Member: planned[i].Name})
 			}
 		default:
-			u := planned[created[k-2]]
-			mark := ""
-			if u.Disabled {
-				mark = "d"
-			}
-			claims[created[k-2]] = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name), mark)
+			i := created[k-2]
+			claims[i] = s.claimID(ctx, p, planned[i])
 		}
 	})
 	if err != nil {
@@ -176,13 +172,11 @@ func (s *Store) importUpdate(ctx context.Context, users []store.ImportedUser, re
 		if results[i].Action != store.ImportUpdated {
 			continue
 		}
-		if len(u.Claims) > 0 {
-			b, err := json.Marshal(u.Claims)
-			if err != nil {
-				return fmt.Errorf("import users: %w", err)
-			}
-			claims[i] = string(b)
+		c, err := claimsField(u.Claims)
+		if err != nil {
+			return fmt.Errorf("import users: %w", err)
 		}
+		claims[i] = c
 		update = append(update, i)
 		keys = append(keys, s.userKey(users[i].User.Name))
 	}
@@ -209,12 +203,25 @@ func userFields(u store.User) ([]any, error) {
 		userFieldID, u.ID, userFieldPassword, u.PasswordHash,
 		userFieldDisabled, boolField(u.Disabled), userFieldCreated, millis(u.Created),
 	}
-	if len(u.Claims) > 0 {
-		claims, err := json.Marshal(u.Claims)
-		if err != nil {
-			return nil, fmt.Errorf("claims: %w", err)
-		}
+	claims, err := claimsField(u.Claims)
+	if err != nil {
+		return nil, err
+	}
+	if claims != "" {
 		fields = append(fields, userFieldClaims, claims)
 	}
 	return fields, nil
+}
+
+// claimsField is the stored form of a user's claims: a JSON object, or ""
+// for none (the field is then absent, or empty).
+func claimsField(claims map[string]string) (string, error) {
+	if len(claims) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("claims: %w", err)
+	}
+	return string(b), nil
 }

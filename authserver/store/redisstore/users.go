@@ -74,6 +74,17 @@ if redis.call('HGET', KEYS[1], 'p') == ARGV[1] then redis.call('HSET', KEYS[1], 
 return 0
 `)
 
+// claimID queues on p the claim of u's id for its name (claimIDScript),
+// with u's disabled mark. EVAL, not EVALSHA: a pipeline cannot fall back
+// on NOSCRIPT.
+func (s *Store) claimID(ctx context.Context, p redis.Pipeliner, u store.User) *redis.Cmd {
+	mark := ""
+	if u.Disabled {
+		mark = "d"
+	}
+	return claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name), mark)
+}
+
 // nameMember is the member of userIDKey(id) that holds the user's name: a
 // 0xFF byte and the name. Its score, +inf, is what marks it: no family
 // entry has that score, and ZADD GT never lowers it.
@@ -112,16 +123,11 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 		return fmt.Errorf("create user: %w", err)
 	}
 	var claim *redis.Cmd
-	mark := ""
-	if u.Disabled {
-		mark = "d"
-	}
 	keys := []string{s.userIDKey(u.ID), s.usersKey(), s.userNamesKey()}
 	err = s.replicatedBatch(ctx, "create user", keys, func(p redis.Pipeliner, i int) {
 		switch i {
 		case 0:
-			// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
-			claim = claimIDScript.Eval(ctx, p, []string{s.userIDKey(u.ID), s.userVersionKey(u.ID)}, nameMember(u.Name), mark)
+			claim = s.claimID(ctx, p, u)
 		case 1:
 			p.SAdd(ctx, s.usersKey(), u.Name)
 		case 2:
