@@ -147,8 +147,9 @@ func benchHandler(b *testing.B, e *env, backend string, conns int, newConn func(
 	if err != nil {
 		b.Fatal(err)
 	}
-	sum := sha256.Sum256(bytes.Repeat([]byte("x"), 600)) // about a token's signing input
+	input := bytes.Repeat([]byte("x"), 600) // about a token's signing input
 	sign := func() {
+		sum := sha256.Sum256(input) // RS256 hashes, as the token's signature does
 		if _, err := raw.Sign(nil, sum[:], crypto.SHA256); err != nil {
 			b.Error(err)
 		}
@@ -167,7 +168,11 @@ func benchHandler(b *testing.B, e *env, backend string, conns int, newConn func(
 	reqs := make([]*http.Request, conns)
 	var round sync.WaitGroup
 	signers, conn := workers(procs, &round, func(p int) {
-		for range conns/procs + btoi(p < conns%procs) {
+		n := conns / procs
+		if p < conns%procs {
+			n++
+		}
+		for range n {
 			sign()
 		}
 	}), workers(conns, &round, func(i int) { last[i] = serve(reqs[i]) })
@@ -269,13 +274,6 @@ func (p pool) stop() {
 	for _, c := range p {
 		close(c)
 	}
-}
-
-func btoi(v bool) int {
-	if v {
-		return 1
-	}
-	return 0
 }
 
 // fieldOf returns the string member name of a flat JSON object.
