@@ -58,14 +58,7 @@ func (s *Store) UpdateClaims(ctx context.Context, name string, claims map[string
 	var u store.User
 	err = s.write(ctx, "update claims", func(tx *sql.Tx) error {
 		var err error
-		u, err = scanUser(tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE name = ?", name))
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if err := check(u); err != nil {
+		if u, err = checkUser(ctx, tx, name, check); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, "UPDATE users SET claims = ? WHERE name = ?", enc, name)

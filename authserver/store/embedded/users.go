@@ -129,6 +129,22 @@ func (s *Store) DeleteUserIf(ctx context.Context, name string, check func(store.
 	return s.changeUser(ctx, "delete user", name, check, "DELETE FROM users WHERE name = ? RETURNING id", name)
 }
 
+// checkUser reads the named user in tx and returns it if check accepts
+// it; store.ErrNotFound if there is no such user, check's error if not.
+func checkUser(ctx context.Context, tx *sql.Tx, name string, check func(store.User) error) (store.User, error) {
+	u, err := scanUser(tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE name = ?", name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.User{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	if err := check(u); err != nil {
+		return store.User{}, err
+	}
+	return u, nil
+}
+
 // changeUser runs query, which changes at most the user named name and
 // returns its id, then deletes the families of that user, in one
 // transaction; with a check, it first reads the user and calls check,
@@ -141,14 +157,7 @@ func (s *Store) changeUser(ctx context.Context, op, name string, check func(stor
 	var n int64
 	err := s.write(ctx, op, func(tx *sql.Tx) error {
 		if check != nil {
-			u, err := scanUser(tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE name = ?", name))
-			if errors.Is(err, sql.ErrNoRows) {
-				return store.ErrNotFound
-			}
-			if err != nil {
-				return err
-			}
-			if err := check(u); err != nil {
+			if _, err := checkUser(ctx, tx, name, check); err != nil {
 				return err
 			}
 		}
