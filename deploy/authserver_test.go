@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/oauthkit/authserver/config"
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 // binary is the authserver binary built from ../cmd/authserver for the tests.
@@ -128,17 +128,6 @@ func environ(env map[string]string) []string {
 	return out
 }
 
-// freeAddr returns a loopback address with a port nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // server is an authserver process started by a test.
 type server struct {
 	base, admin string // http://host:port of http.addr and http.admin_addr
@@ -151,8 +140,8 @@ type server struct {
 func startServer(t *testing.T, env map[string]string) *server {
 	t.Helper()
 	env = cloneMap(env)
-	env["AUTHSERVER_HTTP_ADDR"] = freeAddr(t)
-	env["AUTHSERVER_HTTP_ADMIN_ADDR"] = freeAddr(t)
+	env["AUTHSERVER_HTTP_ADDR"] = testutil.FreeAddr(t)
+	env["AUTHSERVER_HTTP_ADMIN_ADDR"] = testutil.FreeAddr(t)
 	s := &server{base: "http://" + env["AUTHSERVER_HTTP_ADDR"], admin: "http://" + env["AUTHSERVER_HTTP_ADMIN_ADDR"], env: env}
 	cmd := exec.Command(authserverBinary(t), "serve")
 	cmd.Env = environ(env)

@@ -16,8 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthkit/authserver/internal/testutil"
 	"sigs.k8s.io/yaml"
+
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 const (
@@ -305,7 +306,7 @@ func startRedis(t *testing.T) string {
 	if err != nil {
 		t.Fatal("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
 	}
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	if err := cmd.Start(); err != nil {

@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oauthkit/authserver/internal/testutil"
 )
 
 const (
@@ -134,16 +135,6 @@ func (w *world) sh(script string, env ...string) (string, string) {
 		w.t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", script, err, stdout.String(), stderr.String())
 	}
 	return stdout.String(), stderr.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // start runs a long-lived process of the world, waits until probe answers
@@ -286,7 +277,7 @@ func TestDjangoMigration(t *testing.T) {
 
 	// The Django project before the migration: its users, and an old
 	// djangorestframework-jwt token (HS256 with SECRET_KEY) of alice's.
-	authAddr, apiAddr, shortAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	authAddr, apiAddr, shortAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	issuer, api := "http://"+authAddr, "http://"+apiAddr
 	w.env = append(w.env, "AUTHSERVER_ISSUER="+issuer)
 	w.sh(`python3 manage.py migrate -v0
