@@ -41,12 +41,26 @@ func (e *env) attemptFrom(t testing.TB, xff, user, pw string) response {
 func TestPerIPLockoutIsExactUnderConcurrency(t *testing.T) {
 	const limit, n = 10, 40
 	e := newEnv(t, func(o *authserver.Options) { o.Lockout.MaxFailuresPerIP = limit })
+	checked := concurrentGuesses(t, e, n, func(i int) string { return fmt.Sprintf("spray-%d", i) })
+	if checked != limit {
+		t.Fatalf("%d guesses from one address reached the password check, want exactly %d", checked, limit)
+	}
+	// The limit holds afterwards too, for a known user's right password.
+	if r := e.tryLogin(t); r.status != http.StatusTooManyRequests {
+		t.Fatalf("login from the locked address: %d %s, want 429", r.status, r.raw)
+	}
+}
+
+// concurrentGuesses sends n wrong-password logins at once, the i-th for
+// user(i), and returns how many reached the password check (400); every
+// other answer must be the lockout's 429.
+func concurrentGuesses(t *testing.T, e *env, n int, user func(i int) string) int {
+	t.Helper()
 	codes := make([]int, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			r := e.post(t, "/oauth2/token", form("grant_type", "password", "client_id", "app", "username", fmt.Sprintf("spray-%d", i), "password", "wrong-password"), "")
-			codes[i] = r.status
+			codes[i] = e.post(t, "/oauth2/token", form("grant_type", "password", "client_id", "app", "username", user(i), "password", "wrong-password"), "").status
 		})
 	}
 	wg.Wait()
@@ -60,13 +74,7 @@ func TestPerIPLockoutIsExactUnderConcurrency(t *testing.T) {
 			t.Fatalf("unexpected status %d", c)
 		}
 	}
-	if checked != limit {
-		t.Fatalf("%d guesses from one address reached the password check, want exactly %d", checked, limit)
-	}
-	// The limit holds afterwards too, for a known user's right password.
-	if r := e.tryLogin(t); r.status != http.StatusTooManyRequests {
-		t.Fatalf("login from the locked address: %d %s, want 429", r.status, r.raw)
-	}
+	return checked
 }
 
 // slowHash is an argon2id hash that takes long to check (the cost comes

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/oauthkit/authserver/authserver"
@@ -16,25 +15,7 @@ import (
 // more than max_failures of them may reach the password check.
 func TestLockoutUnderConcurrentGuesses(t *testing.T) {
 	e := newEnv(t, nil) // 5 failures per window
-	const n = 20
-	codes := make([]int, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			codes[i] = e.post(t, "/oauth2/token", form("grant_type", "password", "client_id", "app", "username", "alice", "password", "wrong-password"), "").status
-		})
-	}
-	wg.Wait()
-	checked := 0
-	for _, c := range codes {
-		switch c {
-		case http.StatusBadRequest:
-			checked++
-		case http.StatusTooManyRequests:
-		default:
-			t.Fatalf("unexpected status %d", c)
-		}
-	}
+	checked := concurrentGuesses(t, e, 20, func(int) string { return "alice" })
 	if checked != 5 {
 		t.Fatalf("%d concurrent guesses reached the password check, want exactly 5", checked)
 	}
