@@ -34,16 +34,7 @@ func TestAuditLog(t *testing.T) {
 		e.post(t, "/oauth2/token", form("grant_type", "password", "client_id", "app", "username", "alice", "password", "wrong-"+alicePass), "")
 	}
 
-	events := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line is not JSON: %s", line)
-		}
-		if ev, ok := rec["event"].(string); ok {
-			events[ev]++
-		}
-	}
+	events := auditEvents(t, logs.String())
 	for _, want := range []string{"login_succeeded", "login_failed", "login_locked_out", "token_issued", "refresh_rotated", "refresh_replayed", "refresh_reuse_detected", "family_revoked", "access_token_revoked"} {
 		if events[want] == 0 {
 			t.Errorf("no %s event; got %v", want, events)
@@ -55,4 +46,20 @@ func TestAuditLog(t *testing.T) {
 			t.Errorf("the log holds a secret: %.12s...", s)
 		}
 	}
+}
+
+// auditEvents counts the "event" fields of logs, JSON lines every one.
+func auditEvents(t *testing.T, logs string) map[string]int {
+	t.Helper()
+	events := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		if ev, ok := rec["event"].(string); ok {
+			events[ev]++
+		}
+	}
+	return events
 }

@@ -2,7 +2,6 @@ package authserver_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -87,16 +86,7 @@ func TestLoginPageAudit(t *testing.T) {
 	code := e.signedInCode(t, b)
 	tok := e.redeem(t, code)
 	e.redeem(t, code)
-	events := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line is not JSON: %s", line)
-		}
-		if ev, ok := rec["event"].(string); ok {
-			events[ev]++
-		}
-	}
+	events := auditEvents(t, logs.String())
 	for _, want := range []string{"login_failed", "login_succeeded", "code_issued", "code_redeemed", "token_issued", "code_reuse_detected"} {
 		if events[want] == 0 {
 			t.Errorf("no %s event; got %v", want, events)
