@@ -65,7 +65,11 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "issuer", cfg.Issuer, "client_id", cfg.ClientID)
-	srv := &http.Server{Handler: newHandler(cfg), ReadHeaderTimeout: 5 * time.Second}
+	// Timeouts as every server of ours has them: a static page and a
+	// small JSON document need little time, and slow or idle clients
+	// cannot hold connections.
+	srv := &http.Server{Handler: newHandler(cfg), ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
