@@ -58,7 +58,7 @@ func TestErrorClasses(t *testing.T) {
 	})
 
 	t.Run("wrong-type", func(t *testing.T) {
-		s, c, prefix := storeBeside(t)
+		s, c, prefix := schemaStore(t)
 		if err := c.HSet(ctx, prefix+"f{fam-hash}", "a", "b").Err(); err != nil {
 			t.Fatalf("HSET: %v", err)
 		}
@@ -69,7 +69,7 @@ func TestErrorClasses(t *testing.T) {
 	})
 
 	t.Run("malformed-record", func(t *testing.T) {
-		s, c, prefix := storeBeside(t)
+		s, c, prefix := schemaStore(t)
 		// The current record version, cut short.
 		if err := c.Set(ctx, prefix+"f{fam-bad}", "\x02\x80", 0).Err(); err != nil {
 			t.Fatalf("SET: %v", err)
@@ -107,18 +107,4 @@ func wantUnavailable(t *testing.T, op string, err error) {
 func port(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
-}
-
-// storeBeside opens a store on the shared Redis under a fresh prefix, and
-// a plain client of the same server that writes what the store never
-// would.
-func storeBeside(t *testing.T) (*redisstore.Store, *redis.Client, string) {
-	t.Helper()
-	addr := redistest.SharedAddr(t)
-	prefix := redistest.Prefix(t)
-	redistest.CleanupPrefix(t, []string{addr}, prefix)
-	s := openStore(t, redisstore.Options{Addrs: []string{addr}, KeyPrefix: prefix})
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { c.Close() })
-	return s, c, prefix
 }

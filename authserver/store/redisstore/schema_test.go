@@ -17,8 +17,10 @@ import (
 )
 
 // schemaStore opens a store on the shared Redis under a fresh prefix, and
-// a plain client to look at its keys.
+// a plain client to look at its keys, or to write what the store never
+// would.
 func schemaStore(t *testing.T) (*redisstore.Store, *redis.Client, string) {
+	t.Helper()
 	addr := redistest.SharedAddr(t)
 	prefix := redistest.Prefix(t)
 	redistest.CleanupPrefix(t, []string{addr}, prefix)
